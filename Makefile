@@ -1,0 +1,58 @@
+# The front door. `make help` lists every target.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STATE := .local
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help install services run down status test test-unit lint logs seed send_events bench chaos ray-up ray-down receivers
+
+help: ## list every target with one line
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install the pinned Python packages
+
+services: install ## install (if missing) and start Kafka, FerretDB, RabbitMQ, Prometheus; idempotent
+	@bash infra/local/up.sh
+
+ray-up: install ## start the local Ray head on 127.0.0.1 (GCS 6380, dashboard 8265)
+	@bash infra/local/ray.sh start
+
+ray-down: ## stop the local Ray head
+	@bash infra/local/ray.sh stop
+
+receivers: install ## start the three sample webhook receivers on 127.0.0.1:8080-8082
+	@bash infra/local/receivers.sh start
+
+run: services ray-up receivers ## bring the whole platform up (services, Ray, APIs, pipeline, demo data) and print addresses
+	@bash infra/local/run.sh
+
+down: ## stop everything this project started (by pid file), leaving data in .local/
+	@bash infra/local/receivers.sh stop || true
+	@bash infra/local/ray.sh stop || true
+	@bash infra/local/down.sh
+
+status: ## one line per service: up/down and address
+	@bash infra/local/status.sh
+
+test: services ## install, start the services, run every test tier (what CI runs)
+	$(PY) -m pytest -q -p no:cacheprovider tests
+
+test-unit: install ## unit tests only: no services, no Ray
+	$(PY) -m pytest -q tests/unit
+
+lint: install ## ruff + mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy core adapters actors cluster jobs bench tests
+
+logs: ## follow every log under .local/logs
+	@mkdir -p $(STATE)/logs && tail -F $(STATE)/logs/*.log

@@ -1,0 +1,146 @@
+"""The data that crosses process boundaries: events, webhooks, delivery tasks, attempts.
+
+Events travel as JSON bytes produced by orjson; the hot path works on plain dicts and only
+builds these objects where it must. The webhook document in MongoDB is the source of truth
+for `Webhook`; `Webhook.from_doc` / `to_doc` are the only translation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypedDict
+
+import orjson
+
+
+class Event(TypedDict):
+    """Kafka value (key = org) and, byte for byte, the body POSTed to a webhook."""
+
+    id: str
+    org: str
+    type: str
+    timestamp: str  # RFC 3339, UTC
+    data: Any
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def rfc3339(ts: datetime) -> str:
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def encode_event(event: Event) -> bytes:
+    # orjson output is deterministic for a given dict, so a decode/encode round trip
+    # reproduces these exact bytes: what is signed is what is sent.
+    return orjson.dumps(event)
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    key: str  # whsec_<base64>
+    expires_at: datetime | None = None  # set on the old key while a rotation is in progress
+
+    def active(self, now: datetime) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    id: str
+    org: str
+    url: str
+    event_types: tuple[str, ...]
+    filter: dict[str, Any] | None = None
+    secrets: tuple[Secret, ...] = ()
+    headers: dict[str, str] = field(default_factory=dict)
+    rate_limit: int | None = None  # requests per second, across the delivery pool
+    enabled: bool = True
+    disabled_reason: str | None = None
+    version: int = 1
+    updated_at: datetime = field(default_factory=utcnow)
+    description: str = ""
+    retry_schedule: tuple[float, ...] | None = None  # overrides the global schedule
+    deleted: bool = False  # tombstone: polling readers must see deletes too
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Webhook:
+        return cls(
+            id=str(doc["_id"]),
+            org=doc["org"],
+            url=doc["url"],
+            event_types=tuple(doc.get("event_types") or ()),
+            filter=doc.get("filter") or None,
+            secrets=tuple(
+                Secret(key=s["key"], expires_at=_aware(s.get("expires_at"))) for s in doc.get("secrets") or ()
+            ),
+            headers=dict(doc.get("headers") or {}),
+            rate_limit=doc.get("rate_limit"),
+            enabled=bool(doc.get("enabled", True)),
+            disabled_reason=doc.get("disabled_reason"),
+            version=int(doc.get("version", 1)),
+            updated_at=_aware(doc.get("updated_at")) or utcnow(),
+            description=doc.get("description") or "",
+            retry_schedule=tuple(doc["retry_schedule"]) if doc.get("retry_schedule") else None,
+            deleted=bool(doc.get("deleted", False)),
+        )
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "_id": self.id,
+            "org": self.org,
+            "url": self.url,
+            "event_types": list(self.event_types),
+            "filter": self.filter,
+            "secrets": [{"key": s.key, "expires_at": s.expires_at} for s in self.secrets],
+            "headers": self.headers,
+            "rate_limit": self.rate_limit,
+            "enabled": self.enabled,
+            "disabled_reason": self.disabled_reason,
+            "version": self.version,
+            "updated_at": self.updated_at,
+            "description": self.description,
+            "retry_schedule": list(self.retry_schedule) if self.retry_schedule else None,
+            "deleted": self.deleted,
+        }
+
+    def signing_keys(self, now: datetime) -> list[str]:
+        return [s.key for s in self.secrets if s.active(now)]
+
+
+def _aware(ts: datetime | None) -> datetime | None:
+    # MongoDB (and FerretDB) hand datetimes back naive, in UTC.
+    if ts is None:
+        return None
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+class DeliveryTask(TypedDict):
+    """RabbitMQ message body. No secrets: the worker resolves the webhook from its own snapshot."""
+
+    delivery_id: str  # stable across retries; sent as the webhook-id header
+    event: Event
+    webhook_id: str
+    attempt: int  # 1-based number of the attempt this message will make
+    first_attempt_at: float  # unix seconds when the task was first published
+    not_before: float  # unix seconds; a wait queue may hand it back early, never late
+
+
+class Attempt(TypedDict):
+    """One row of the attempt log (MongoDB `attempts`)."""
+
+    _id: str
+    delivery_id: str
+    event_id: str
+    webhook_id: str
+    org: str
+    attempt: int
+    status_code: int | None
+    outcome: str  # success | retry | dead | dropped
+    error: str | None
+    latency_ms: float
+    response_excerpt: str
+    at: datetime
+    next_attempt_at: datetime | None

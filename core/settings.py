@@ -1,0 +1,104 @@
+"""Settings: one frozen pydantic-settings class per component, one env prefix each.
+
+Every name used on the brokers (topic, exchange, queues, database) is a setting, so tests can
+run a whole pipeline in a namespace of their own against the shared local services.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_KAFKA_", frozen=True)
+
+    bootstrap: str = "127.0.0.1:9092"
+    topic: str = "events"
+    partitions: int = Field(default=4, ge=1, le=1024)
+    derived_prefix: str = "events."
+    derived_topics: bool = True
+    consumer_group: str = "edp-filter"
+
+
+class RabbitSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_RABBIT_", frozen=True)
+
+    url: SecretStr = SecretStr("amqp://edp:edp@127.0.0.1:5672/edp")
+    exchange: str = "webhooks"
+    queue: str = "deliveries"
+
+    @property
+    def retry_prefix(self) -> str:
+        return f"{self.queue}.retry."
+
+    @property
+    def dead_queue(self) -> str:
+        return f"{self.queue}.dead"
+
+
+class MongoSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_MONGO_", frozen=True)
+
+    url: SecretStr = SecretStr("mongodb://127.0.0.1:27017/")
+    database: str = "edp"
+
+
+class FilterSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_FILTER_", frozen=True)
+
+    actors: int = Field(default=2, ge=1)
+    poll_batch: int = Field(default=1000, ge=1, le=100_000)
+    poll_timeout_s: float = Field(default=0.05, gt=0)
+    snapshot_poll_s: float = Field(default=0.25, gt=0)
+
+
+class RuleCacheSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_RULES_", frozen=True)
+
+    poll_interval_s: float = Field(default=0.25, gt=0)
+    # Polling by updated_at can miss a write whose timestamp lands just behind the last one seen
+    # (clock skew between API servers): every poll looks back this far and upserts idempotently.
+    overlap_s: float = Field(default=5.0, ge=0)
+    full_reload_s: float = Field(default=60.0, gt=0)
+
+
+class DeliverySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_DELIVERY_", frozen=True)
+
+    actors: int = Field(default=2, ge=1)
+    prefetch: int = Field(default=256, ge=1, le=65535)
+    max_in_flight: int = Field(default=256, ge=1)
+    per_endpoint_concurrency: int = Field(default=32, ge=1)
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    total_timeout_s: float = Field(default=15.0, gt=0)
+    # Seconds, comma-separated in the environment: EDP_DELIVERY_SCHEDULE="5,300,1800".
+    schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    jitter: float = Field(default=0.2, ge=0, lt=1)
+    max_retry_after_s: float = Field(default=3600.0, gt=0)
+    response_excerpt_bytes: int = Field(default=4096, ge=0)
+    # Destinations on loopback/private nets are refused unless listed here (CIDRs).
+    ssrf_allowlist: tuple[str, ...] = ()
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_cooldown_s: float = Field(default=30.0, gt=0)
+    disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
+    attempt_flush_s: float = Field(default=0.5, gt=0)
+    attempt_batch: int = Field(default=500, ge=1)
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_API_", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    servers: int = Field(default=1, ge=1)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    max_batch_events: int = Field(default=1000, ge=1)
+    max_json_depth: int = Field(default=32, ge=2)
+    key_cache_s: float = Field(default=5.0, ge=0)
+
+
+class AdminSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDP_", frozen=True)
+
+    admin_key: SecretStr | None = None
