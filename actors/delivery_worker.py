@@ -1,0 +1,308 @@
+"""DeliveryWorker: consumes delivery tasks from RabbitMQ and calls the customers' webhooks.
+
+Per message: resolve the webhook from the local rule snapshot, wait for the endpoint's gate
+(concurrency cap, rate limit, circuit breaker), POST the event signed per Standard Webhooks,
+then ack on 2xx, or publish the next attempt to a wait queue (confirmed) and only then ack,
+or dead-letter. A message is never acked before its outcome is safely recorded on the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import threading
+import time
+from typing import Any
+
+import orjson
+from aio_pika.abc import AbstractIncomingMessage
+from pymongo import AsyncMongoClient
+
+from adapters import http_delivery, rabbit
+from adapters.attempt_log import AttemptLog
+from core.breaker import CircuitBreaker
+from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, utc
+from core.ids import new_id
+from core.models import Attempt, DeliveryTask, Webhook, utcnow
+from core.retry import pick_wait_queue
+from core.settings import DeliverySettings, MongoSettings, RabbitSettings
+from core.signing import headers as sign_headers
+from core.ssrf import Guard
+
+from .snapshot import SnapshotFollower
+
+log = logging.getLogger(__name__)
+
+UNKNOWN_WEBHOOK_GRACE_S = 10.0  # a webhook the filter just matched may not be in our snapshot yet
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        index: int,
+        pool_size: int,
+        rabbit_settings: RabbitSettings,
+        mongo: MongoSettings,
+        settings: DeliverySettings,
+        rule_cache: Any,
+        snapshot_poll_s: float = 0.25,
+    ) -> None:
+        self.index = index
+        self._pool = max(1, pool_size)
+        self._rabbit = rabbit_settings
+        self._mongo = mongo
+        self._settings = settings
+        self._guard = Guard(settings.ssrf_allowlist)
+        self._follower = SnapshotFollower(rule_cache, snapshot_poll_s)
+        self._rng = random.Random()
+        self._gates: dict[str, EndpointGate] = {}
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self.stats: dict[str, float] = {
+            "success": 0,
+            "retry": 0,
+            "dead": 0,
+            "dropped": 0,
+            "parked": 0,
+            "errors": 0,
+            "in_flight": 0,
+        }
+        self._thread = threading.Thread(target=self._run, name=f"delivery-{index}", daemon=True)
+        self._thread.start()
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                asyncio.run(self._session())
+                backoff = 0.5
+            except Exception as exc:  # unacked messages go back to the queue; start over
+                self.stats["errors"] += 1
+                log.warning("delivery=%d failed, restarting in %.1fs error=%r", self.index, backoff, exc)
+                self._ready.clear()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _session(self) -> None:
+        name = f"edp-delivery-{self.index}"
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            self._mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
+        )
+        self._webhooks = mongo[self._mongo.database]["webhooks"]
+        attempts = AttemptLog(
+            mongo, self._mongo.database, self._settings.attempt_flush_s, self._settings.attempt_batch
+        )
+        connection = await rabbit.connect(self._rabbit, name)
+        http = http_delivery.session(self._settings, self._guard)
+        closed = asyncio.get_running_loop().create_future()
+        connection.close_callbacks.add(lambda *_: None if closed.done() else closed.set_result(None))
+        try:
+            publish_channel = await rabbit.confirm_channel(connection)
+            self._topology = await rabbit.declare(publish_channel, self._rabbit)
+            consume_channel = await connection.channel()
+            await consume_channel.set_qos(prefetch_count=self._settings.prefetch)
+            work = await consume_channel.get_queue(self._rabbit.queue)
+            await self._follower.refresh(force=True)
+            self._http, self._attempts = http, attempts
+            attempts.start()
+            await work.consume(self._on_message)
+            self._ready.set()
+            log.info(
+                "delivery=%d consuming queue=%s prefetch=%d",
+                self.index,
+                self._rabbit.queue,
+                self._settings.prefetch,
+            )
+            while not self._stop.is_set() and not closed.done():
+                await asyncio.sleep(self._follower._interval)
+                await self._follower.refresh()
+            if closed.done() and not self._stop.is_set():
+                raise ConnectionError("rabbitmq connection closed")
+        finally:
+            self._ready.clear()
+            await connection.close()
+            if self._inflight:
+                await asyncio.wait(list(self._inflight), timeout=self._settings.total_timeout_s)
+            await http.close()
+            await attempts.close()
+            await mongo.close()
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.create_task(self._handle(message))
+        self._inflight.add(task)
+        task.add_done_callback(self._inflight.discard)
+
+    # -- one message -----------------------------------------------------------------------
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        self.stats["in_flight"] += 1
+        try:
+            task: DeliveryTask = orjson.loads(message.body)
+            await self._deliver(task)
+            await message.ack()
+        except Exception as exc:
+            # Leave it unacked-then-requeued: the broker hands it out again.
+            log.exception("delivery=%d failed to handle message error=%r", self.index, exc)
+            self.stats["errors"] += 1
+            await message.nack(requeue=True)
+        finally:
+            self.stats["in_flight"] -= 1
+
+    async def _deliver(self, task: DeliveryTask) -> None:
+        now = time.time()
+        if task.get("not_before", 0) > now + 0.05:
+            await self._park(task, task["not_before"] - now)
+            return
+        webhook = await self._webhook(task)
+        if webhook is None:
+            if now - task["first_attempt_at"] < UNKNOWN_WEBHOOK_GRACE_S:
+                await self._park(task, 1.0)
+            else:
+                self._record(task, None, HttpResult(None, "webhook_gone", 0.0), Decision(Action.DROP))
+                self.stats["dropped"] += 1
+            return
+        if not webhook.enabled:
+            self._record(task, webhook, HttpResult(None, "webhook_disabled", 0.0), Decision(Action.DROP))
+            self.stats["dropped"] += 1
+            return
+        gate = self._gate(webhook)
+        wait = gate.admit(time.time())
+        while wait > 0:
+            if wait > 1.0:
+                await self._park(task, wait)  # do not hold a prefetch slot for a slow endpoint
+                return
+            await asyncio.sleep(wait)
+            wait = gate.admit(time.time())
+        result = await self._post(task, webhook)
+        schedule = webhook.retry_schedule or self._settings.schedule
+        decision = decide(
+            task["attempt"],
+            result,
+            schedule,
+            self._rng,
+            self._settings.jitter,
+            self._settings.max_retry_after_s,
+        )
+        ok = decision.action is Action.ACK
+        pause = (result.retry_after or 1.0) if decision.slow_down else None
+        gate.release(ok, time.time(), pause)
+        self._record(task, webhook, result, decision)
+        self.stats[decision.action.value] += 1
+        if decision.action is Action.RETRY:
+            assert decision.delay is not None
+            await self._publish_next(task, decision.delay)
+        elif decision.action is Action.DEAD:
+            await self._dead_letter(task, decision.reason)
+        if decision.disable_reason:
+            await self._disable(webhook, decision.disable_reason)
+        elif not ok and gate.breaker.should_disable(time.time(), self._settings.disable_after_s):
+            await self._disable(webhook, f"failing continuously for {self._settings.disable_after_s:.0f}s")
+
+    async def _post(self, task: DeliveryTask, webhook: Webhook) -> HttpResult:
+        body = orjson.dumps(task["event"])
+        signed = sign_headers(task["delivery_id"], int(time.time()), body, webhook.signing_keys(utcnow()))
+        headers = http_delivery.signed_headers(signed, webhook.headers)
+        return await http_delivery.post(
+            self._http, self._guard, webhook.url, body, headers, self._settings.response_excerpt_bytes
+        )
+
+    async def _webhook(self, task: DeliveryTask) -> Webhook | None:
+        wh = self._follower.snapshot.get(task["webhook_id"])
+        if wh is None:
+            await self._follower.refresh()
+            wh = self._follower.snapshot.get(task["webhook_id"])
+        return wh
+
+    def _gate(self, webhook: Webhook) -> EndpointGate:
+        gate = self._gates.get(webhook.id)
+        rate = webhook.rate_limit / self._pool if webhook.rate_limit else None
+        if gate is None or (gate.bucket.rate if gate.bucket else None) != rate:
+            breaker = (
+                gate.breaker
+                if gate
+                else CircuitBreaker(
+                    failure_threshold=self._settings.breaker_failures,
+                    cooldown_s=self._settings.breaker_cooldown_s,
+                )
+            )
+            gate = EndpointGate(
+                math.ceil(self._settings.per_endpoint_concurrency / self._pool), rate, breaker
+            )
+            self._gates[webhook.id] = gate
+        return gate
+
+    # -- broker writes (each confirmed before the message is acked) -------------------------
+    async def _park(self, task: DeliveryTask, delay: float) -> None:
+        self.stats["parked"] += 1
+        task["not_before"] = time.time() + delay
+        await self._to_wait_queue(task, delay)
+
+    async def _publish_next(self, task: DeliveryTask, delay: float) -> None:
+        task["attempt"] += 1
+        task["not_before"] = time.time() + delay
+        await self._to_wait_queue(task, delay)
+
+    async def _to_wait_queue(self, task: DeliveryTask, delay: float) -> None:
+        ttl = pick_wait_queue(delay) or min(self._topology.wait_queues)
+        queue = self._topology.wait_queues[ttl]
+        msg = rabbit.message(orjson.dumps(task), task["delivery_id"])
+        await rabbit.publish_confirmed(self._topology.default_exchange, [(queue, msg)])
+
+    async def _dead_letter(self, task: DeliveryTask, reason: str) -> None:
+        headers: dict[str, object] = {
+            "x-edp-reason": reason[:500],
+            "x-edp-webhook": task["webhook_id"],
+            "x-edp-dead-at": time.time(),
+        }
+        msg = rabbit.message(orjson.dumps(task), task["delivery_id"], headers)
+        await rabbit.publish_confirmed(self._topology.default_exchange, [(self._rabbit.dead_queue, msg)])
+
+    async def _disable(self, webhook: Webhook, reason: str) -> None:
+        log.warning("disabling webhook=%s org=%s reason=%s", webhook.id, webhook.org, reason)
+        await self._webhooks.update_one(
+            {"_id": webhook.id, "enabled": True},
+            {
+                "$set": {"enabled": False, "disabled_reason": reason, "updated_at": utcnow()},
+                "$inc": {"version": 1},
+            },
+        )
+
+    def _record(
+        self, task: DeliveryTask, webhook: Webhook | None, result: HttpResult, decision: Decision
+    ) -> None:
+        next_at = utc(time.time() + decision.delay) if decision.delay is not None else None
+        row: Attempt = {
+            "_id": new_id("att"),
+            "delivery_id": task["delivery_id"],
+            "event_id": task["event"]["id"],
+            "webhook_id": task["webhook_id"],
+            "org": task["event"]["org"],
+            "attempt": task["attempt"],
+            "status_code": result.status,
+            "outcome": decision.action.value,
+            "error": result.error,
+            "latency_ms": round(result.latency_ms, 3),
+            "response_excerpt": result.excerpt,
+            "at": utcnow(),
+            "next_attempt_at": next_at,
+        }
+        self._attempts.add(row)
+
+    # -- Ray-facing ------------------------------------------------------------------------
+    def ready(self, timeout: float = 30) -> bool:
+        return self._ready.wait(timeout)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "ready": self._ready.is_set(),
+            "rules_version": self._follower.snapshot.version,
+            **self.stats,
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self._settings.total_timeout_s + 10)

@@ -1,0 +1,149 @@
+"""PartitionFilter: owns fixed Kafka partitions, matches events, fans out delivery tasks.
+
+One batch at a time: poll up to `poll_batch` records, plan (pure), publish every delivery task
+with pipelined publisher confirms, produce the derived-topic copies (acks=all), and only then
+commit the offsets. Any failure drops the whole batch and rebuilds the clients: the consumer
+resumes at the committed offset, so records are reprocessed, never skipped (at-least-once;
+delivery ids are stable, so the receiver sees the same webhook-id twice at worst).
+
+The loop runs in a thread of its own started by __init__, so when Ray restarts the actor
+(max_restarts=-1) the loop restarts too, with the same partitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from typing import Any
+
+from adapters import kafka_io, rabbit
+from core.errors import BrokerUnavailable
+from core.routing import plan_batch
+from core.settings import FilterSettings, KafkaSettings, RabbitSettings
+
+from .snapshot import SnapshotFollower
+
+log = logging.getLogger(__name__)
+
+
+class PartitionFilter:
+    def __init__(
+        self,
+        index: int,
+        partitions: list[int],
+        kafka: KafkaSettings,
+        rabbit_settings: RabbitSettings,
+        settings: FilterSettings,
+        rule_cache: Any,
+    ) -> None:
+        self.index = index
+        self.partitions = list(partitions)
+        self._kafka = kafka
+        self._rabbit = rabbit_settings
+        self._settings = settings
+        self._follower = SnapshotFollower(rule_cache, settings.snapshot_poll_s)
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self.stats: dict[str, float] = {
+            "events": 0,
+            "tasks": 0,
+            "derived": 0,
+            "invalid": 0,
+            "batches": 0,
+            "errors": 0,
+            "last_batch_s": 0.0,
+        }
+        self._thread = threading.Thread(target=self._run, name=f"filter-{index}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                asyncio.run(self._session())
+                backoff = 0.5
+            except Exception as exc:  # any failure: rebuild clients, resume from committed offsets
+                self.stats["errors"] += 1
+                log.warning(
+                    "filter=%d partitions=%s failed, restarting in %.1fs error=%r",
+                    self.index,
+                    self.partitions,
+                    backoff,
+                    exc,
+                )
+                self._ready.clear()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        name = f"edp-filter-{self.index}"
+        consumer = kafka_io.consumer(self._kafka, name)
+        producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
+        connection = await rabbit.connect(self._rabbit, name)
+        try:
+            channel = await rabbit.confirm_channel(connection)
+            topology = await rabbit.declare(channel, self._rabbit)
+            snapshot = await self._follower.refresh(force=True)
+            kafka_io.assign(consumer, self._kafka.topic, self.partitions)
+            log.info(
+                "filter=%d assigned topic=%s partitions=%s rules_version=%d",
+                self.index,
+                self._kafka.topic,
+                self.partitions,
+                snapshot.version,
+            )
+            self._ready.set()
+            prefix = self._kafka.derived_prefix if producer is not None else None
+            while not self._stop.is_set():
+                records = await loop.run_in_executor(
+                    None, consumer.consume, self._settings.poll_batch, self._settings.poll_timeout_s
+                )
+                snapshot = await self._follower.refresh()
+                if not records:
+                    continue
+                started = time.perf_counter()
+                errors = [r for r in records if r.error() is not None]
+                if errors:
+                    raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
+                plan = plan_batch(records, snapshot, time.time(), prefix)
+                await rabbit.publish_confirmed(
+                    topology.exchange,
+                    ((t.routing_key, rabbit.message(t.body, t.delivery_id)) for t in plan.tasks),
+                )
+                if producer is not None and plan.derived:
+                    await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
+                await loop.run_in_executor(None, kafka_io.commit, consumer, self._kafka.topic, plan.commit)
+                if plan.invalid:
+                    log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)
+                s = self.stats
+                s["events"] += plan.events
+                s["tasks"] += len(plan.tasks)
+                s["derived"] += len(plan.derived)
+                s["invalid"] += plan.invalid
+                s["batches"] += 1
+                s["last_batch_s"] = time.perf_counter() - started
+        finally:
+            self._ready.clear()
+            await connection.close()
+            await loop.run_in_executor(None, consumer.close)
+            if producer is not None:
+                producer.flush(5)
+
+    def ready(self, timeout: float = 30) -> bool:
+        return self._ready.wait(timeout)
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "partitions": self.partitions,
+            "ready": self._ready.is_set(),
+            "rules_version": self._follower.snapshot.version,
+            **self.stats,
+        }
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)

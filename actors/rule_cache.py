@@ -1,0 +1,98 @@
+"""RuleCache: a named, detached actor mirroring MongoDB's `webhooks` collection.
+
+FerretDB has no change streams, so the cache polls an index on `updated_at` (looking back
+`overlap_s` to catch writes committed slightly out of timestamp order) and reloads everything
+every `full_reload_s`. Where the server has change streams (MongoDB replica set), polling still
+runs; it is cheap and it is the one path that is tested here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import pymongo
+from pymongo.errors import PyMongoError
+
+from core.mirror import Changes, RuleMirror
+from core.models import Webhook, utcnow
+from core.settings import MongoSettings, RuleCacheSettings
+
+log = logging.getLogger(__name__)
+
+NAME = "edp-rules"
+
+
+class RuleCache:
+    def __init__(self, mongo: MongoSettings, settings: RuleCacheSettings) -> None:
+        self._settings = settings
+        self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
+        )
+        self._coll = self._client[mongo.database]["webhooks"]
+        self._mirror = RuleMirror()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._loaded = threading.Event()
+        self._last_poll = 0.0
+        self._errors = 0
+        self._thread = threading.Thread(target=self._run, name="rule-cache-poll", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        since = None
+        last_full = 0.0
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                full = since is None or started - last_full >= self._settings.full_reload_s
+                poll_start = utcnow()
+                if full:
+                    docs = list(self._coll.find({}))
+                    last_full = started
+                else:
+                    docs = list(self._coll.find({"updated_at": {"$gte": since}}))
+                webhooks = [Webhook.from_doc(d) for d in docs]
+                with self._lock:
+                    changed = self._mirror.apply(webhooks, full=full)
+                if changed:
+                    log.info(
+                        "rules version=%d webhooks=%d full=%s",
+                        self._mirror.version,
+                        len(self._mirror.webhooks),
+                        full,
+                    )
+                since = poll_start - timedelta(seconds=self._settings.overlap_s)
+                self._last_poll = time.time()
+                self._loaded.set()
+            except PyMongoError as exc:
+                self._errors += 1
+                log.warning("rules poll failed error=%r", exc)
+            self._stop.wait(max(0.0, self._settings.poll_interval_s - (time.monotonic() - started)))
+
+    def changes_since(self, epoch: str | None, version: int) -> Changes | None:
+        self._loaded.wait(timeout=30)
+        with self._lock:
+            return self._mirror.changes_since(epoch, version)
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "epoch": self._mirror.epoch,
+                "version": self._mirror.version,
+                "webhooks": len(self._mirror.webhooks),
+                "loaded": self._loaded.is_set(),
+                "last_poll": self._last_poll,
+                "poll_errors": self._errors,
+            }
+
+    def ready(self) -> bool:
+        return self._loaded.wait(timeout=30)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._client.close()

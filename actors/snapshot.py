@@ -1,0 +1,42 @@
+"""Keeps a local RuleSnapshot in step with the RuleCache actor: one small Ray call per interval,
+never one per event."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from core.mirror import Changes
+from core.rules import RuleSnapshot
+
+log = logging.getLogger(__name__)
+
+
+class SnapshotFollower:
+    def __init__(self, rule_cache: Any, interval_s: float) -> None:
+        self._cache = rule_cache
+        self._interval = interval_s
+        self._epoch: str | None = None
+        self._next = 0.0
+        self.snapshot = RuleSnapshot(version=0, webhooks={})
+        self.refreshed_at = 0.0
+
+    def apply(self, changes: Changes | None) -> RuleSnapshot:
+        if changes is not None:
+            if changes.full:
+                self.snapshot = RuleSnapshot(changes.version, {w.id: w for w in changes.upserts})
+            else:
+                self.snapshot = self.snapshot.with_changes(changes.upserts, changes.deletes, changes.version)
+            self._epoch = changes.epoch
+            log.debug("snapshot version=%d full=%s", changes.version, changes.full)
+        self.refreshed_at = time.time()
+        return self.snapshot
+
+    async def refresh(self, force: bool = False) -> RuleSnapshot:
+        now = time.monotonic()
+        if not force and now < self._next:
+            return self.snapshot
+        self._next = now + self._interval
+        changes = await self._cache.changes_since.remote(self._epoch, self.snapshot.version)
+        return self.apply(changes)

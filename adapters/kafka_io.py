@@ -1,0 +1,120 @@
+"""confluent-kafka consumers and producers as the pipeline uses them.
+
+The filter stage never lets the client commit on its own (`enable.auto.commit=false`) and
+never uses the group protocol for assignment (`assign()`, not `subscribe()`): the supervisor
+decides which actor owns which partition, and offsets are committed only once everything
+derived from them is safely elsewhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+
+from confluent_kafka import Consumer as _Consumer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewPartitions, NewTopic
+
+from core.errors import BrokerUnavailable
+from core.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def consumer(settings: KafkaSettings, client_id: str) -> _Consumer:
+    return _Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap,
+            "group.id": settings.consumer_group,
+            "client.id": client_id,
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+            "fetch.wait.max.ms": 50,
+            "queued.max.messages.kbytes": 32768,
+        }
+    )
+
+
+def assign(c: _Consumer, topic: str, partitions: Iterable[int]) -> None:
+    # Without an explicit offset the consumer starts at the group's committed offset, else at
+    # auto.offset.reset: exactly "resume where the last owner stopped".
+    c.assign([TopicPartition(topic, p) for p in partitions])
+
+
+def commit(c: _Consumer, topic: str, offsets: Mapping[int, int]) -> None:
+    if not offsets:
+        return
+    try:
+        c.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
+    except KafkaException as exc:
+        raise BrokerUnavailable(f"kafka commit: {exc}") from exc
+
+
+def committed(c: _Consumer, topic: str, partitions: Iterable[int], timeout: float = 10) -> dict[int, int]:
+    tps = c.committed([TopicPartition(topic, p) for p in partitions], timeout=timeout)
+    return {tp.partition: tp.offset for tp in tps}
+
+
+def producer(settings: KafkaSettings, client_id: str, linger_ms: int = 5) -> Producer:
+    return Producer(
+        {
+            "bootstrap.servers": settings.bootstrap,
+            "client.id": client_id,
+            "acks": "all",
+            "enable.idempotence": True,
+            "linger.ms": linger_ms,
+            "compression.type": "lz4",
+            "message.timeout.ms": 30000,
+        }
+    )
+
+
+class DeliveryTracker:
+    """Collects per-message delivery reports so a batch can be checked after flush()."""
+
+    def __init__(self) -> None:
+        self.failed: list[KafkaError] = []
+
+    def __call__(self, err: KafkaError | None, _msg: Message) -> None:
+        if err is not None:
+            self.failed.append(err)
+
+
+def produce_all(p: Producer, records: Iterable[tuple[str, bytes | None, bytes]], timeout: float = 30) -> int:
+    """Produce and wait until the broker acknowledged all of them (acks=all), else raise."""
+    tracker = DeliveryTracker()
+    n = 0
+    for topic, key, value in records:
+        while True:
+            try:
+                p.produce(topic, value=value, key=key, on_delivery=tracker)
+                break
+            except BufferError:
+                p.poll(0.05)  # local queue full: let deliveries drain
+        n += 1
+    if n:
+        remaining = p.flush(timeout)
+        if remaining or tracker.failed:
+            raise BrokerUnavailable(f"kafka produce: {remaining} unflushed, errors={tracker.failed[:3]}")
+    return n
+
+
+def ensure_topic(settings: KafkaSettings, topic: str | None = None, partitions: int | None = None) -> None:
+    """Create the topic (or grow its partitions) so that it has at least the configured count."""
+    name = topic or settings.topic
+    want = partitions or settings.partitions
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap})
+    meta = admin.list_topics(timeout=10)
+    existing = meta.topics.get(name)
+    if existing is None or existing.error is not None:
+        fut = admin.create_topics([NewTopic(name, num_partitions=want, replication_factor=1)])[name]
+        try:
+            fut.result(15)
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise BrokerUnavailable(f"kafka create topic {name}: {exc}") from exc
+    elif len(existing.partitions) < want:
+        admin.create_partitions([NewPartitions(name, want)])[name].result(15)

@@ -1,0 +1,104 @@
+"""RabbitMQ topology and publishing over aio-pika.
+
+Topology (declared idempotently by every actor that uses it):
+  exchange  <exchange>        topic, durable; routing key org.<org>
+  queue     <queue>           durable work queue, bound with org.#
+  queues    <queue>.retry.<d> one per wait-ladder step: fixed TTL, dead-letter back into <queue>
+  queue     <queue>.dead      dead letters, kept for replay
+
+Wait queues have fixed TTLs so expiry is never stuck behind a longer-lived head message; a task
+carries its own `not_before` and is parked again if a step hands it back early.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
+
+from core.errors import BrokerUnavailable
+from core.retry import WAIT_LADDER_S, wait_queue_name
+from core.settings import RabbitSettings
+
+log = logging.getLogger(__name__)
+
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Topology:
+    exchange: AbstractExchange
+    default_exchange: AbstractExchange
+    work: AbstractQueue
+    dead: AbstractQueue
+    wait_queues: dict[float, str]  # ttl seconds -> queue name
+
+
+async def connect(settings: RabbitSettings, name: str) -> AbstractConnection:
+    try:
+        return await aio_pika.connect(
+            settings.url.get_secret_value(), timeout=10, client_properties={"connection_name": name}
+        )
+    except (TimeoutError, OSError, aio_pika.exceptions.AMQPError) as exc:
+        raise BrokerUnavailable(f"rabbitmq: {exc!r}") from exc
+
+
+async def confirm_channel(connection: AbstractConnection, prefetch: int | None = None) -> AbstractChannel:
+    # on_return_raises: a mandatory publish that no queue takes must fail loudly, never vanish.
+    channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
+    if prefetch:
+        await channel.set_qos(prefetch_count=prefetch)
+    return channel
+
+
+async def declare(
+    channel: AbstractChannel, settings: RabbitSettings, ladder: Sequence[float] = WAIT_LADDER_S
+) -> Topology:
+    exchange = await channel.declare_exchange(settings.exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    work = await channel.declare_queue(settings.queue, durable=True)
+    await work.bind(exchange, "org.#")
+    waits: dict[float, str] = {}
+    for ttl in ladder:
+        name = wait_queue_name(settings.retry_prefix, ttl)
+        await channel.declare_queue(
+            name,
+            durable=True,
+            arguments={
+                "x-message-ttl": int(ttl * 1000),
+                "x-dead-letter-exchange": "",
+                "x-dead-letter-routing-key": settings.queue,
+            },
+        )
+        waits[ttl] = name
+    dead = await channel.declare_queue(settings.dead_queue, durable=True)
+    return Topology(exchange, channel.default_exchange, work, dead, waits)
+
+
+def message(body: bytes, message_id: str, headers: dict[str, object] | None = None) -> aio_pika.Message:
+    return aio_pika.Message(
+        body,
+        content_type=JSON,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=message_id,
+        headers=headers or {},  # type: ignore[arg-type]
+    )
+
+
+async def publish_confirmed(exchange: AbstractExchange, items: Iterable[tuple[str, aio_pika.Message]]) -> int:
+    """Publish everything at once and wait for every confirm (pipelined, not one round trip each).
+
+    Raises BrokerUnavailable if any message is nacked, returned or the channel fails; the caller
+    then must not treat any of them as sent (at-least-once: it will publish them again).
+    """
+    pending = [exchange.publish(msg, routing_key=key, mandatory=True) for key, msg in items]
+    if not pending:
+        return 0
+    results = await asyncio.gather(*pending, return_exceptions=True)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    if errors:
+        raise BrokerUnavailable(f"rabbitmq: {len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")
+    return len(pending)
