@@ -63,7 +63,7 @@ async def _hook(request: web.Request) -> web.StreamResponse:
         st.outcomes["rejected"] += 1
         return web.Response(status=401, text="invalid signature")
     st.outcomes[verdict] += 1
-    kept = {k.lower(): v for k, v in h.items() if k.lower().startswith(_KEPT_PREFIXES)}
+    kept = {lk: v for k, v in h.items() if (lk := k.lower()).startswith(_KEPT_PREFIXES)}
     st.record_delivery(wid, path, verdict, kept, body, now=now)
     return web.Response(status=mode.success_status, text="ok")
 

@@ -20,7 +20,7 @@ from bench.receiver.app import build_app
 from bench.receiver.state import PortState
 
 # Hung handlers would otherwise hold a shutdown for aiohttp's default 60 s.
-SHUTDOWN_TIMEOUT_S = 1.0
+SHUTDOWN_TIMEOUT_S = 0.5
 
 
 @dataclass
