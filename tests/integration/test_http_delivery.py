@@ -13,6 +13,7 @@ from standardwebhooks.webhooks import Webhook as SWVerifier
 from adapters import http_delivery
 from bench.receiver.runner import Receivers, start_receivers
 from bench.receiver.state import Mode
+from core.delivery import HttpResult
 from core.settings import DeliverySettings
 from core.signing import headers as sign_headers
 from core.signing import new_secret
@@ -31,7 +32,7 @@ async def recv() -> AsyncIterator[Receivers]:
 
 async def post(
     guard: Guard, url: str, body: bytes = b'{"id":"evt_1"}', secret: str | None = None
-) -> http_delivery.HttpResult:
+) -> HttpResult:
     secrets = [secret or new_secret()]
     hdrs = sign_headers("dlv_1", int(time.time()), body, secrets)
     async with http_delivery.session(SETTINGS, guard) as s:
