@@ -1,0 +1,160 @@
+"""The FastAPI app factory: ingest, orgs and health, behind one body-size cap.
+
+Settings objects come in (tests pass their own topic and database names); a producer and a
+database may be injected, otherwise the app makes its own and closes them on shutdown.
+`/metrics` belongs to observability: pass its router in `extra_routers` and an `ApiHooks`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel
+from pymongo.asynchronous.database import AsyncDatabase
+from starlette.responses import Response
+
+from adapters import mongo
+from adapters.api import errors, ingest, orgs
+from adapters.api.auth import AdminAuth, KeyAuth
+from adapters.api.context import ApiContext, ApiHooks, EventProducer, NoHooks
+from adapters.api.limits import BodyLimit
+from adapters.kafka_producer import AsyncProducer
+from adapters.mongo import Doc
+from adapters.repos import OrgRepo
+from core.errors import BrokerUnavailable
+from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT_S = 2.0
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = {}
+
+
+def create_app(
+    api: ApiSettings | None = None,
+    kafka: KafkaSettings | None = None,
+    mongo_settings: MongoSettings | None = None,
+    admin: AdminSettings | None = None,
+    *,
+    producer: EventProducer | None = None,
+    db: AsyncDatabase[Doc] | None = None,
+    hooks: ApiHooks | None = None,
+    extra_routers: Sequence[APIRouter] = (),
+) -> FastAPI:
+    api = api or ApiSettings()
+    kafka = kafka or KafkaSettings()
+    mongo_settings = mongo_settings or MongoSettings()
+    admin = admin or AdminSettings()
+    owned_producer = producer is None
+    owned_db = db is None
+    the_producer: EventProducer = producer if producer is not None else AsyncProducer(kafka)
+    the_db = db if db is not None else mongo.database(mongo_settings)
+    org_repo = OrgRepo(the_db)
+    ctx = ApiContext(
+        api=api,
+        kafka=kafka,
+        producer=the_producer,
+        db=the_db,
+        orgs=org_repo,
+        keys=KeyAuth(org_repo, api.key_cache_s),
+        admin=AdminAuth(admin),
+        hooks=hooks or NoHooks(),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned_producer:
+            await asyncio.to_thread(the_producer.close)
+        if owned_db:
+            await the_db.client.close()
+
+    app = FastAPI(
+        title="events-distribution-platform",
+        version="0.1.0",
+        description="Send events; every webhook whose rules match gets them, signed, with retries.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    errors.install(app)
+    app.include_router(ingest.router(ctx))
+    app.include_router(orgs.router(ctx))
+    app.include_router(_health_router(ctx))
+    for extra in extra_routers:
+        app.include_router(extra)
+    app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    _declare_security(app)
+    return app
+
+
+def _health_router(ctx: ApiContext) -> APIRouter:
+    r = APIRouter(tags=["health"])
+    open_route: dict[str, Any] = {"security": []}
+
+    @r.get("/healthz", response_model=Health, openapi_extra=open_route, summary="The process is alive")
+    async def healthz() -> Health:
+        return Health(status="ok")
+
+    @r.get(
+        "/readyz",
+        response_model=Health,
+        responses={503: {"model": errors.ErrorResponse, "description": "Kafka or MongoDB is not answering"}},
+        openapi_extra=open_route,
+        summary="Kafka and MongoDB answer",
+    )
+    async def readyz() -> Health | Response:
+        kafka_ok, mongo_ok = await asyncio.gather(_kafka_ok(ctx), _mongo_ok(ctx))
+        checks = {"kafka": kafka_ok, "mongo": mongo_ok}
+        failed = {k: v for k, v in checks.items() if v != "ok"}
+        if failed:
+            message = "; ".join(f"{k}: {v}" for k, v in failed.items())
+            return errors.error_response(503, "not_ready", message)
+        return Health(status="ready", checks=checks)
+
+    return r
+
+
+async def _kafka_ok(ctx: ApiContext) -> str:
+    try:
+        await asyncio.to_thread(ctx.producer.ping, ctx.kafka.topic, READY_TIMEOUT_S)
+    except BrokerUnavailable as exc:
+        return str(exc)
+    return "ok"
+
+
+async def _mongo_ok(ctx: ApiContext) -> str:
+    try:
+        await asyncio.wait_for(ctx.db.command("ping"), READY_TIMEOUT_S)
+    except Exception as exc:  # any failure here is "not ready", never a 500
+        return f"{type(exc).__name__}: {exc}"
+    return "ok"
+
+
+def _declare_security(app: FastAPI) -> None:
+    """Bearer schemes in the OpenAPI document, so clients and schemathesis know what to send."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "apiKey": {"type": "http", "scheme": "bearer", "description": "an org API key"},
+            "adminKey": {"type": "http", "scheme": "bearer", "description": "EDP_ADMIN_KEY"},
+        }
+        schema["security"] = [{"apiKey": []}]
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,133 @@
+"""Every error the API answers, as `{"error": {"code", "message", "field"}}`, mapped in one place.
+
+Client mistakes are 4xx with a field name where there is one; a broker or database that does not
+answer is 503 with Retry-After; anything else is a logged 500 that never echoes internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from core.errors import BrokerUnavailable, Forbidden, InvalidInput, NotFound, Unauthorized
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "malformed",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    503: "unavailable",
+}
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx and 5xx answer."""
+
+    error: ErrorDetail
+
+
+class PayloadTooLarge(HTTPException):
+    """Raised while reading a body past the cap. An HTTPException so FastAPI's body reader re-raises
+    it instead of turning it into "error parsing the body"."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body is larger than {limit} bytes")
+
+
+class MalformedBody(InvalidInput):
+    """The body is not JSON (bad syntax, bad UTF-8, NaN, empty): 400 rather than 422."""
+
+
+def error_body(code: str, message: str, field: str | None = None) -> bytes:
+    return orjson.dumps({"error": {"code": code, "message": message, "field": field}})
+
+
+def error_response(
+    status: int, code: str, message: str, field: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(error_body(code, message, field), status, headers, media_type="application/json")
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route can answer."""
+    return {s: {"model": ErrorResponse, "description": _CODES.get(s, "error")} for s in statuses}
+
+
+async def _invalid(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidInput)
+    if isinstance(exc, MalformedBody):
+        return error_response(400, "malformed", exc.message, exc.field)
+    return error_response(422, "invalid", exc.message, exc.field)
+
+
+async def _unauthorized(_: Request, exc: Exception) -> Response:
+    return error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
+
+
+async def _forbidden(_: Request, exc: Exception) -> Response:
+    return error_response(403, "forbidden", str(exc), getattr(exc, "field", None))
+
+
+async def _not_found(_: Request, exc: Exception) -> Response:
+    return error_response(404, "not_found", str(exc))
+
+
+async def _unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("dependency unavailable: %s", exc)
+    # The detail (addresses, topology) is for the log; the client learns which and when to retry.
+    what = str(exc).split(" ", 1)[0].rstrip(":") or "a dependency"
+    return error_response(
+        503, "unavailable", f"{what} is unavailable; retry later", headers={"Retry-After": "1"}
+    )
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    field = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+    if first.get("type") == "json_invalid":
+        return error_response(400, "malformed", "body is not valid JSON", None)
+    return error_response(422, "invalid", str(first.get("msg", "invalid request")), field)
+
+
+async def _internal(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response(500, "internal", "internal error")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(InvalidInput, _invalid)
+    app.add_exception_handler(Unauthorized, _unauthorized)
+    app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(NotFound, _not_found)
+    app.add_exception_handler(BrokerUnavailable, _unavailable)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(Exception, _internal)

@@ -1,0 +1,194 @@
+"""Ingest: `POST /v1/events` and `POST /v1/events/batch`, answered 202 once Kafka has acknowledged.
+
+The hot path avoids FastAPI's body machinery: the raw body is read once (capped by
+`limits.BodyLimit`), parsed with orjson and checked by hand, which is several times cheaper
+than a pydantic model per event. The OpenAPI description is declared separately and must be
+kept in step with `build_event`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from adapters.api import errors
+from adapters.api.auth import Principal
+from adapters.api.context import ApiContext
+from adapters.api.errors import MalformedBody
+from core.errors import Forbidden, InvalidInput
+from core.ids import event_id
+from core.models import Event, encode_event, rfc3339, utcnow
+from core.validation import EVENT_TYPE_RE, json_depth, validate_event_type
+
+ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
+
+
+class Accepted(BaseModel):
+    id: str
+
+
+class BatchAccepted(BaseModel):
+    ids: list[str]
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise MalformedBody("body", "body is empty; expected a JSON object")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):
+            raise InvalidInput("body", "nested too deeply") from None
+        raise MalformedBody("body", f"not valid JSON: {exc}") from None
+
+
+def build_event(
+    obj: Any, who: Principal, default_key: str | None, timestamp: str, max_depth: int, where: str = ""
+) -> Event:
+    """Check one event object from a request and turn it into the Kafka event.
+
+    The event's id is stable when the client names it: its own `id` first, else `default_key`
+    (from the Idempotency-Key header); otherwise it is new.
+    """
+    prefix = f"{where}." if where else ""
+    if type(obj) is not dict:
+        raise InvalidInput(where or "body", "must be a JSON object")
+    etype = obj.get("type")
+    if etype is None:
+        raise InvalidInput(prefix + "type", "is required")
+    validate_event_type(etype, prefix + "type")
+    if "data" not in obj:
+        raise InvalidInput(prefix + "data", "is required")
+    data = obj["data"]
+    if type(data) is not dict:
+        raise InvalidInput(prefix + "data", "must be a JSON object")
+    json_depth(data, max_depth, prefix + "data")
+    if "org" in obj:
+        org = obj["org"]
+        if not isinstance(org, str):
+            raise InvalidInput(prefix + "org", "must be a string")
+        if org not in (who.org, who.name):
+            raise Forbidden(f"{prefix}org: the API key belongs to another org")
+    key = default_key
+    if "id" in obj:
+        key = obj["id"]
+        if not isinstance(key, str) or not EVENT_TYPE_RE.match(key):
+            raise InvalidInput(prefix + "id", "must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    return {"id": event_id(who.org, key), "org": who.org, "type": etype, "timestamp": timestamp, "data": data}
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not EVENT_TYPE_RE.match(key):
+        raise InvalidInput("Idempotency-Key", "must be 1-128 characters of A-Z a-z 0-9 _ . : -")
+    return key
+
+
+def _json(status: int, payload: dict[str, Any]) -> Response:
+    return Response(orjson.dumps(payload), status, media_type="application/json")
+
+
+def router(ctx: ApiContext) -> APIRouter:
+    r = APIRouter(tags=["ingest"])
+    topic = ctx.kafka.topic
+    max_depth = ctx.api.max_json_depth
+    max_events = ctx.api.max_batch_events
+    failures = errors.responses(400, 401, 403, 413, 422, 503)
+
+    @r.post(
+        "/v1/events",
+        status_code=202,
+        response_model=None,
+        responses={202: {"model": Accepted, "description": "Accepted: Kafka has the event"}, **failures},
+        openapi_extra=_openapi(_EVENT_SCHEMA, "Event"),
+        summary="Send one event",
+    )
+    async def ingest_event(request: Request) -> Response:
+        who = await ctx.keys.authenticate(request.headers.get("authorization"))
+        key = idempotency_key(request)
+        obj = parse_json(await request.body())
+        event = build_event(obj, who, key, rfc3339(utcnow()), max_depth)
+        await ctx.producer.produce(topic, who.org_key, encode_event(event))
+        ctx.hooks.events_accepted(who.org, 1)
+        return _json(202, {"id": event["id"]})
+
+    @r.post(
+        "/v1/events/batch",
+        status_code=202,
+        response_model=None,
+        responses={202: {"model": BatchAccepted, "description": "Accepted: Kafka has all"}, **failures},
+        openapi_extra=_openapi(_batch_schema(max_events), "Batch"),
+        summary="Send up to max_batch_events events; all are accepted or none",
+    )
+    async def ingest_batch(request: Request) -> Response:
+        who = await ctx.keys.authenticate(request.headers.get("authorization"))
+        key = idempotency_key(request)
+        obj = parse_json(await request.body())
+        if type(obj) is not dict:
+            raise InvalidInput("body", "must be a JSON object")
+        items = obj.get("events")
+        if type(items) is not list:
+            raise InvalidInput("events", "must be a list of events")
+        if not items or len(items) > max_events:
+            raise InvalidInput("events", f"must hold 1 to {max_events} events")
+        ts = rfc3339(utcnow())
+        events = [
+            build_event(item, who, f"{key}:{i}" if key else None, ts, max_depth, f"events.{i}")
+            for i, item in enumerate(items)
+        ]
+        await ctx.producer.produce_many(topic, [(who.org_key, encode_event(e)) for e in events])
+        ctx.hooks.events_accepted(who.org, len(events))
+        return _json(202, {"ids": [e["id"] for e in events]})
+
+    return r
+
+
+_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["type", "data"],
+    "properties": {
+        "type": {"type": "string", "pattern": ID_PATTERN, "description": "event type, e.g. EVENT_A"},
+        "data": {"type": "object", "description": "the payload; nested at most max_json_depth deep"},
+        "id": {
+            "type": "string",
+            "pattern": ID_PATTERN,
+            "description": "idempotency key: the same id from the same org gives the same event id",
+        },
+        "org": {
+            "type": "string",
+            "description": "optional; must be the API key's org (its id or name), else 403",
+        },
+    },
+}
+
+
+def _batch_schema(max_events: int) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "required": ["events"],
+        "properties": {
+            "events": {"type": "array", "minItems": 1, "maxItems": max_events, "items": _EVENT_SCHEMA}
+        },
+    }
+
+
+def _openapi(schema: dict[str, Any], title: str) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {**schema, "title": title}}},
+        },
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "schema": {"type": "string", "pattern": ID_PATTERN},
+                "description": "stable event id when the body has no `id` (batch: key + ':' + index)",
+            }
+        ],
+    }

@@ -1,0 +1,85 @@
+"""MongoDB clients, collection names and indexes.
+
+Works against FerretDB v1 (SQLite backend) as well as MongoDB: plain CRUD and unique indexes
+only; no change streams, TTL indexes or transactions. FerretDB v1 also does not enforce a unique
+index on a field inside an array (`orgs.keys.hash`); MongoDB does, and key hashes are 256 random
+bits, so the index is a safety net there rather than a guarantee we lean on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
+
+from core.settings import MongoSettings
+
+ORGS = "orgs"
+WEBHOOKS = "webhooks"
+ATTEMPTS = "attempts"
+EVENT_TYPES = "event_types"
+
+Doc = dict[str, Any]
+
+# A request that cannot reach the database should fail within seconds (503), not pymongo's 30 s.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "serverSelectionTimeoutMS": 5000,
+    "connectTimeoutMS": 3000,
+    "appname": "edp",
+    # Datetimes come back aware (UTC), so what a repo returns compares equal to what it wrote.
+    "tz_aware": True,
+}
+
+INDEXES: dict[str, list[IndexModel]] = {
+    ORGS: [IndexModel([("keys.hash", ASCENDING)], unique=True, name="keys_hash_unique")],
+    WEBHOOKS: [
+        IndexModel([("updated_at", ASCENDING)], name="updated_at"),
+        IndexModel([("org", ASCENDING), ("_id", ASCENDING)], name="org_id"),
+    ],
+    ATTEMPTS: [
+        IndexModel([("org", ASCENDING), ("webhook_id", ASCENDING), ("at", ASCENDING)], name="org_webhook_at"),
+        IndexModel([("delivery_id", ASCENDING)], name="delivery_id"),
+        IndexModel([("event_id", ASCENDING)], name="event_id"),
+        IndexModel([("at", ASCENDING)], name="at"),
+    ],
+}
+
+
+def client(settings: MongoSettings) -> AsyncMongoClient[Doc]:
+    """An asyncio client. Use it only on the event loop that first uses it."""
+    return AsyncMongoClient(settings.url.get_secret_value(), **_CLIENT_OPTIONS)
+
+
+def sync_client(settings: MongoSettings) -> MongoClient[Doc]:
+    return MongoClient(settings.url.get_secret_value(), **_CLIENT_OPTIONS)
+
+
+def database(settings: MongoSettings, mongo: AsyncMongoClient[Doc] | None = None) -> AsyncDatabase[Doc]:
+    return (mongo or client(settings))[settings.database]
+
+
+def sync_database(settings: MongoSettings, mongo: MongoClient[Doc] | None = None) -> Database[Doc]:
+    return (mongo or sync_client(settings))[settings.database]
+
+
+# One index per call, and only the missing ones: FerretDB 1.24 drops the connection (a panic on
+# its side) when one createIndexes call repeats several indexes that already exist.
+
+
+def ensure_indexes(db: Database[Doc]) -> None:
+    """Create the indexes every component relies on; a no-op when they exist."""
+    for name, models in INDEXES.items():
+        existing = db[name].index_information()
+        for model in models:
+            if model.document["name"] not in existing:
+                db[name].create_indexes([model])
+
+
+async def ensure_indexes_async(db: AsyncDatabase[Doc]) -> None:
+    for name, models in INDEXES.items():
+        existing = await db[name].index_information()
+        for model in models:
+            if model.document["name"] not in existing:
+                await db[name].create_indexes([model])

@@ -1,0 +1,249 @@
+"""Repositories over MongoDB: organisations with their API keys, and webhooks.
+
+Only key hashes are stored; the plaintext is returned once, at creation. Webhook writes all
+set `updated_at` and bump `version`, and deletes are tombstones, because the rule cache follows
+this collection by polling `updated_at` (FerretDB has no change streams) and must see deletes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from adapters.mongo import ORGS, WEBHOOKS, Doc
+from core.errors import BrokerUnavailable, InvalidInput, NotFound
+from core.ids import new_id
+from core.keys import hash_key, new_api_key
+from core.models import Webhook, utcnow
+
+KEY_PREFIX_CHARS = 12
+
+# Fields a PATCH may change; identity, bookkeeping and the tombstone flag are the repo's.
+PATCHABLE = frozenset(
+    {
+        "url",
+        "event_types",
+        "filter",
+        "secrets",
+        "headers",
+        "rate_limit",
+        "enabled",
+        "disabled_reason",
+        "description",
+        "retry_schedule",
+    }
+)
+
+
+def _now() -> datetime:
+    # BSON keeps milliseconds; truncating here makes what we return equal what we read back.
+    now = utcnow()
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def _key_doc(plaintext: str, digest: str) -> Doc:
+    return {
+        "id": new_id("key"),
+        "hash": digest,
+        "prefix": plaintext[:KEY_PREFIX_CHARS],
+        "created_at": _now(),
+        "revoked_at": None,
+    }
+
+
+class OrgRepo:
+    """Organisations and their API keys (`orgs`: `{_id, name, keys: [...], created_at}`)."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._orgs = db[ORGS]
+
+    async def create(self, name: str, org_id: str | None = None) -> tuple[Doc, str]:
+        """Create an org with one API key. Returns (org doc, plaintext key).
+
+        Raises:
+            InvalidInput: an org with this id exists already (field `id`).
+        """
+        plaintext, digest = new_api_key()
+        now = _now()
+        doc: Doc = {
+            "_id": org_id or new_id("org"),
+            "name": name,
+            "keys": [_key_doc(plaintext, digest)],
+            "created_at": now,
+            "updated_at": now,
+        }
+        try:
+            await self._orgs.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise InvalidInput("id", f"org {doc['_id']} exists already") from exc
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        return doc, plaintext
+
+    async def get(self, org_id: str) -> Doc:
+        try:
+            doc = await self._orgs.find_one({"_id": org_id})
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if doc is None:
+            raise NotFound(f"org {org_id} not found")
+        return doc
+
+    async def find(self, org_id: str) -> Doc | None:
+        try:
+            return await self._orgs.find_one({"_id": org_id})
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+
+    async def find_by_name(self, name: str) -> Doc | None:
+        """The oldest org with this name (names are labels, not unique)."""
+        try:
+            cursor = self._orgs.find({"name": name}).sort("created_at", ASCENDING).limit(1)
+            found = [doc async for doc in cursor]
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        return found[0] if found else None
+
+    async def org_for_key(self, plaintext: str) -> str | None:
+        """The org id an active key belongs to, or None for an unknown or revoked key."""
+        found = await self.org_for_key_hash(hash_key(plaintext))
+        return found[0] if found else None
+
+    async def org_for_key_hash(self, digest: str) -> tuple[str, str] | None:
+        """(org id, org name) for an active key hash, else None."""
+        try:
+            doc = await self._orgs.find_one({"keys.hash": digest}, {"name": 1, "keys": 1})
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if doc is None:
+            return None
+        for key in doc.get("keys") or ():
+            if key.get("hash") == digest and key.get("revoked_at") is None:
+                return str(doc["_id"]), str(doc.get("name", ""))
+        return None
+
+    async def add_key(self, org_id: str) -> tuple[Doc, str]:
+        """Issue another key for the org. Returns (key doc without the hash, plaintext)."""
+        plaintext, digest = new_api_key()
+        key = _key_doc(plaintext, digest)
+        try:
+            res = await self._orgs.update_one(
+                {"_id": org_id}, {"$push": {"keys": key}, "$set": {"updated_at": key["created_at"]}}
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if res.matched_count == 0:
+            raise NotFound(f"org {org_id} not found")
+        return public_key(key), plaintext
+
+    async def revoke_key(self, org_id: str, key_id: str) -> Doc:
+        """Mark a key revoked; revoking it again changes nothing. Returns the public key doc.
+
+        Read-modify-write of the key array, because positional updates on arrays are where
+        MongoDB-compatible servers differ most; a lost race only loses a `revoked_at` second.
+        """
+        org = await self.get(org_id)
+        keys: list[Doc] = list(org.get("keys") or ())
+        for key in keys:
+            if key.get("id") == key_id:
+                if key.get("revoked_at") is None:
+                    key["revoked_at"] = _now()
+                    try:
+                        await self._orgs.update_one(
+                            {"_id": org_id}, {"$set": {"keys": keys, "updated_at": key["revoked_at"]}}
+                        )
+                    except PyMongoError as exc:
+                        raise BrokerUnavailable(f"mongo: {exc}") from exc
+                return public_key(key)
+        raise NotFound(f"key {key_id} not found")
+
+
+def public_key(key: Doc) -> Doc:
+    """A key as the API shows it: never the hash."""
+    return {k: key.get(k) for k in ("id", "prefix", "created_at", "revoked_at")}
+
+
+class WebhookRepo:
+    """Webhook rules (`webhooks`), scoped by org; deletes leave tombstones."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._hooks = db[WEBHOOKS]
+
+    async def create(self, webhook: Webhook) -> Webhook:
+        doc = dataclasses.replace(webhook, version=1, updated_at=_now(), deleted=False).to_doc()
+        try:
+            await self._hooks.insert_one(doc)
+        except DuplicateKeyError as exc:
+            raise InvalidInput("id", f"webhook {webhook.id} exists already") from exc
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        return Webhook.from_doc(doc)
+
+    async def put(self, webhook: Webhook) -> Webhook:
+        """Create or replace by id (seeding, imports). A tombstone comes back to life."""
+        current = await self._find(webhook.org, webhook.id, include_deleted=True)
+        version = int(current.get("version", 0)) + 1 if current else 1
+        doc = dataclasses.replace(webhook, version=version, updated_at=_now(), deleted=False).to_doc()
+        try:
+            await self._hooks.replace_one({"_id": webhook.id, "org": webhook.org}, doc, upsert=True)
+        except DuplicateKeyError as exc:
+            raise InvalidInput("id", f"webhook {webhook.id} belongs to another org") from exc
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        return Webhook.from_doc(doc)
+
+    async def get(self, org: str, webhook_id: str) -> Webhook:
+        doc = await self._find(org, webhook_id)
+        if doc is None:
+            raise NotFound(f"webhook {webhook_id} not found")
+        return Webhook.from_doc(doc)
+
+    async def list_page(self, org: str, *, limit: int = 50, after: str | None = None) -> list[Webhook]:
+        """One page in id order (ids sort by creation time); pass the last id as `after`."""
+        query: Doc = {"org": org, "deleted": {"$ne": True}}
+        if after is not None:
+            query["_id"] = {"$gt": after}
+        try:
+            cursor = self._hooks.find(query).sort("_id", ASCENDING).limit(limit)
+            return [Webhook.from_doc(doc) async for doc in cursor]
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+
+    async def patch(self, org: str, webhook_id: str, changes: dict[str, Any]) -> Webhook:
+        unknown = set(changes) - PATCHABLE
+        if unknown:
+            raise InvalidInput(sorted(unknown)[0], "cannot be changed")
+        update: Doc = {"$set": {**changes, "updated_at": _now()}, "$inc": {"version": 1}}
+        return await self._update(org, webhook_id, update)
+
+    async def delete(self, org: str, webhook_id: str) -> Webhook:
+        """Tombstone the webhook so pollers see the delete; deleting twice is NotFound."""
+        update: Doc = {"$set": {"deleted": True, "updated_at": _now()}, "$inc": {"version": 1}}
+        return await self._update(org, webhook_id, update)
+
+    async def _update(self, org: str, webhook_id: str, update: Doc) -> Webhook:
+        try:
+            doc = await self._hooks.find_one_and_update(
+                {"_id": webhook_id, "org": org, "deleted": {"$ne": True}},
+                update,
+                return_document=ReturnDocument.AFTER,
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if doc is None:
+            raise NotFound(f"webhook {webhook_id} not found")
+        return Webhook.from_doc(doc)
+
+    async def _find(self, org: str, webhook_id: str, *, include_deleted: bool = False) -> Doc | None:
+        query: Doc = {"_id": webhook_id, "org": org}
+        if not include_deleted:
+            query["deleted"] = {"$ne": True}
+        try:
+            return await self._hooks.find_one(query)
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc

@@ -1,0 +1,90 @@
+"""Start the HTTP APIs on the Ray cluster: `python -m jobs.api [--servers N]`.
+
+Run with `ray job submit --working-dir . -- python -m jobs.api`. Creates N detached, named
+ApiServer actors (`edp-api-<i>`, namespace `edp`) unless they already exist, waits until
+`/healthz` answers, prints the address and exits; the actors keep serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+import ray
+
+from actors.api_server import ApiServerActor
+from adapters import kafka_io
+from core.settings import ApiSettings, KafkaSettings
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "edp"
+HEALTH_TIMEOUT_S = 60.0
+
+
+def actor_name(i: int) -> str:
+    return f"edp-api-{i}"
+
+
+def forwarded_env() -> dict[str, str]:
+    """The job's EDP_* settings (EDP_ADMIN_KEY included) travel to the actors."""
+    return {k: v for k, v in os.environ.items() if k.startswith("EDP_")}
+
+
+def wait_healthy(url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as resp:
+                if resp.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = ApiSettings()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--servers", type=int, default=settings.servers, help="number of ApiServer actors")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    try:
+        # Whoever starts first creates the topic, so /readyz does not wait on the pipeline job.
+        kafka_io.ensure_topic(KafkaSettings())
+    except Exception as exc:  # best effort: the pipeline job ensures it too
+        log.warning("could not ensure the events topic: %s", exc)
+    ray.init(address="auto", namespace=NAMESPACE, log_to_driver=False)
+    env = forwarded_env()
+    actors: list[Any] = [
+        ApiServerActor.options(
+            name=actor_name(i),
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            runtime_env={"env_vars": env},
+        ).remote()
+        for i in range(args.servers)
+    ]
+    ready = ray.get([a.ready.remote() for a in actors])
+    if not all(ready):
+        log.error("api servers not ready: %s", [actor_name(i) for i, ok in enumerate(ready) if not ok])
+        return 1
+    address = f"http://{settings.host}:{settings.port}"
+    if not wait_healthy(f"{address}/healthz"):
+        log.error("no answer from %s/healthz", address)
+        return 1
+    print(f"API up at {address} ({args.servers} servers; docs at {address}/docs)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

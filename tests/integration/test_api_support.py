@@ -1,0 +1,120 @@
+"""Helpers for the API tests (no tests here): an app wired to a topic and a database of its own.
+
+Every environment gets a fresh Kafka topic and MongoDB database (never the defaults), so these
+tests run beside each other and beside a running platform.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from fastapi import FastAPI
+from pydantic import SecretStr
+from pymongo.asynchronous.database import AsyncDatabase
+
+from adapters import kafka_io, mongo
+from adapters.api.app import create_app
+from adapters.kafka_producer import AsyncProducer
+from adapters.mongo import Doc
+from adapters.repos import OrgRepo
+from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
+
+ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+
+
+def require_services() -> None:
+    for port, name in ((9092, "Kafka"), (27017, "FerretDB")):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            pytest.fail(f"{name} is not answering on 127.0.0.1:{port}: run `make services`")
+
+
+def namespace() -> tuple[KafkaSettings, MongoSettings]:
+    tag = uuid.uuid4().hex[:10]
+    return KafkaSettings(topic=f"t{tag}.events", partitions=1), MongoSettings(database=f"t{tag}")
+
+
+def delete_topic(kafka: KafkaSettings) -> None:
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap})
+    admin.delete_topics([kafka.topic], operation_timeout=10)[kafka.topic].result(15)
+
+
+def consume(kafka: KafkaSettings, count: int, timeout_s: float = 15.0) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the first `count` records of the topic, in partition order."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap,
+            "group.id": f"g{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.assign([TopicPartition(kafka.topic, p, 0) for p in range(kafka.partitions)])
+    out: list[tuple[bytes, bytes]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(out) < count and time.monotonic() < deadline:
+            for msg in consumer.consume(count - len(out), timeout=0.5):
+                key, value = msg.key(), msg.value()
+                if msg.error() is None and key is not None and value is not None:
+                    out.append((key, value))
+    finally:
+        consumer.close()
+    return out
+
+
+@dataclass
+class ApiEnv:
+    app: FastAPI
+    http: httpx.AsyncClient
+    kafka: KafkaSettings
+    mongo: MongoSettings
+    db: AsyncDatabase[Doc]
+    org: str
+    org_name: str
+    api_key: str
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.api_key}"}
+
+
+@asynccontextmanager
+async def api_env(
+    *, producer_overrides: dict[str, Any] | None = None, message_timeout_ms: int = 10_000, **api: Any
+) -> AsyncIterator[ApiEnv]:
+    require_services()
+    kafka, mongo_settings = namespace()
+    await asyncio.to_thread(kafka_io.ensure_topic, kafka)
+    client = mongo.client(mongo_settings)
+    db = client[mongo_settings.database]
+    producer = AsyncProducer(kafka, message_timeout_ms=message_timeout_ms, overrides=producer_overrides)
+    try:
+        await mongo.ensure_indexes_async(db)
+        org_doc, key = await OrgRepo(db).create("acme")
+        app = create_app(
+            ApiSettings(**api),
+            kafka,
+            mongo_settings,
+            AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+            producer=producer,
+            db=db,
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+            yield ApiEnv(app, http, kafka, mongo_settings, db, org_doc["_id"], "acme", key)
+    finally:
+        await asyncio.to_thread(producer.close, 2.0)
+        await client.drop_database(mongo_settings.database)
+        await client.close()
+        await asyncio.to_thread(delete_topic, kafka)
