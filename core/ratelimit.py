@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# Refills add up many small float steps (0.1 + 0.1 + ... lands just under 1.0); without this
+# slack a caller polling on exact multiples of 1/rate would get one token a step too late.
+_EPS = 1e-9
+
 
 class TokenBucket:
     __slots__ = ("_last", "burst", "rate", "tokens")
@@ -23,8 +27,8 @@ class TokenBucket:
 
     def try_take(self, now: float, n: float = 1) -> bool:
         self._refill(now)
-        if self.tokens >= n:
-            self.tokens -= n
+        if self.tokens >= n - _EPS:
+            self.tokens = max(0.0, self.tokens - n)
             return True
         return False
 
@@ -33,4 +37,4 @@ class TokenBucket:
         if n > self.burst:
             raise ValueError(f"cannot take {n} tokens from a bucket of {self.burst}")
         self._refill(now)
-        return 0.0 if self.tokens >= n else (n - self.tokens) / self.rate
+        return 0.0 if self.tokens >= n - _EPS else (n - self.tokens) / self.rate

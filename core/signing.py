@@ -1,9 +1,11 @@
 """Standard Webhooks signatures (https://www.standardwebhooks.com/).
 
-Hand-rolled with `hmac.digest` rather than calling `standardwebhooks.Webhook.sign`: the library
-wants the body as `str` and a `datetime`, and rebuilds its key per call, which made it ~2.6x
-slower here (see tests/unit/test_signing.py). The tests prove our header is byte-equal to the
-library's and that the library's `verify` accepts it, including while a secret rotates.
+Hand-rolled rather than calling `standardwebhooks.Webhook.sign` (which wants a `str` body and a
+`datetime`): HMAC-SHA256 (RFC 2104) with the key's inner and outer pad states hashed once per
+secret and copied per message. On the dev VM that is ~2.7 us a signature against ~8.3 us for
+`hmac.digest` and ~10-14 us for the library (256 B body; figures in tests/unit/test_signing.py).
+The tests prove our header is byte-equal to the library's and that the library's `verify`
+accepts it, including while a secret rotates.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import hmac
+import hashlib
 import os
 from collections.abc import Sequence
 
@@ -39,11 +41,33 @@ def validate_secret(secret: str, field: str = "secrets") -> bytes:
     return key
 
 
-@functools.lru_cache(maxsize=8192)
 def _key(secret: str) -> bytes:
     # Decoded exactly as the reference library does (lenient padding), so both sign alike.
     raw = secret[len(PREFIX) :] if secret.startswith(PREFIX) else secret
     return base64.b64decode(raw + "==")
+
+
+_BLOCK = 64  # SHA-256 block size
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+@functools.lru_cache(maxsize=8192)
+def _pads(secret: str) -> tuple[hashlib._Hash, hashlib._Hash]:
+    key = _key(secret)
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(_BLOCK, b"\0")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
+
+
+def _hmac_sha256(secret: str, msg: bytes) -> bytes:
+    inner_state, outer_state = _pads(secret)
+    inner = inner_state.copy()
+    inner.update(msg)
+    outer = outer_state.copy()
+    outer.update(inner.digest())
+    return outer.digest()
 
 
 def sign(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> str:
@@ -51,9 +75,7 @@ def sign(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> st
     if not secrets:
         raise ValueError("a webhook needs at least one active secret to be signed")
     to_sign = b"%s.%d.%s" % (msg_id.encode(), timestamp, body)
-    return " ".join(
-        "v1," + base64.b64encode(hmac.digest(_key(s), to_sign, "sha256")).decode() for s in secrets
-    )
+    return " ".join("v1," + base64.b64encode(_hmac_sha256(s, to_sign)).decode() for s in secrets)
 
 
 def headers(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) -> dict[str, str]:

@@ -72,15 +72,14 @@ class Guard:
             raise DestinationRefused("url", f"not an IP address: {ip!r}") from None
         if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
             raise DestinationRefused("url", f"address {ip} has a zone id")
-        targets: list[IPAddress] = [addr]
+        target: IPAddress = addr
         if isinstance(addr, ipaddress.IPv6Address) and (v4 := _embedded_v4(addr)) is not None:
-            targets.append(v4)
-        if any(self._allowed(t) for t in targets):
+            target = v4  # judged by where the packets end up, not by the wrapper's own range
+        if self._allowed(addr) or self._allowed(target):
             return
-        for target in targets:
-            reason = _why_refused(target)
-            if reason is not None:
-                raise DestinationRefused("url", f"address {ip} is {reason}")
+        reason = _why_refused(target)
+        if reason is not None:
+            raise DestinationRefused("url", f"address {ip} is {reason}")
 
     def check_addresses(self, ips: Iterable[str]) -> None:
         for ip in ips:
