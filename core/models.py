@@ -72,7 +72,7 @@ class Webhook:
             org=doc["org"],
             url=doc["url"],
             event_types=tuple(doc.get("event_types") or ()),
-            filter=doc.get("filter") or None,
+            filter=_filter_from_doc(doc.get("filter")),
             secrets=tuple(
                 Secret(key=s["key"], expires_at=_aware(s.get("expires_at"))) for s in doc.get("secrets") or ()
             ),
@@ -93,7 +93,9 @@ class Webhook:
             "org": self.org,
             "url": self.url,
             "event_types": list(self.event_types),
-            "filter": self.filter,
+            # Stored as JSON text: FerretDB (and MongoDB before 5.0) refuse field names with "."
+            # or "$", and a filter is made of exactly those ("data.amount", "$gte").
+            "filter": orjson.dumps(self.filter).decode() if self.filter else None,
             "secrets": [{"key": s.key, "expires_at": s.expires_at} for s in self.secrets],
             "headers": self.headers,
             "rate_limit": self.rate_limit,
@@ -108,6 +110,15 @@ class Webhook:
 
     def signing_keys(self, now: datetime) -> list[str]:
         return [s.key for s in self.secrets if s.active(now)]
+
+
+def _filter_from_doc(raw: Any) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    if isinstance(raw, str):
+        parsed = orjson.loads(raw)
+        return parsed if isinstance(parsed, dict) and parsed else None
+    return dict(raw)  # written by another tool as a document
 
 
 def _aware(ts: datetime | None) -> datetime | None:
