@@ -22,6 +22,7 @@ import locust.stats
 from locust import HttpUser, LoadTestShape, constant, constant_throughput, task
 
 from bench.load import payload
+from bench.load.shape import ramp_users
 from bench.load.target import require_loopback
 
 
@@ -38,15 +39,6 @@ BATCH = max(1, int(_env_float("EDP_LOAD_BATCH", 1)))
 
 # The driver prints progress from the history CSV; locust's default flushes it every 5 s.
 locust.stats.CSV_STATS_FLUSH_INTERVAL_SEC = 1
-
-
-def ramp_users(elapsed_s: float, users: int, ramp_s: float) -> int | None:
-    """Users wanted `elapsed_s` into a linear ramp to `users` over `ramp_s`; None once it is over
-    (k6's single stage `{duration: ramp_s, target: users}`)."""
-    if elapsed_s >= ramp_s:
-        return None
-    # At least one user from the start, as k6 starts its first VU within the first second.
-    return max(1, min(users, round(users * elapsed_s / ramp_s)))
 
 
 class EventSender(HttpUser):
