@@ -10,7 +10,8 @@ import logging
 import sys
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from core.settings import KafkaSettings
 
