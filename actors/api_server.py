@@ -91,6 +91,9 @@ class ApiServer:
             time.sleep(0.02)
         return True
 
+    def requests_served(self) -> int:
+        return self._server.server_state.total_requests
+
     def stop(self, timeout_s: float = 10.0) -> None:
         self._server.should_exit = True
         self._thread.join(timeout_s)

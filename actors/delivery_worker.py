@@ -46,8 +46,9 @@ class DeliveryWorker:
         rabbit_settings: RabbitSettings,
         mongo: MongoSettings,
         settings: DeliverySettings,
-        rule_cache: Any,
+        rule_cache: str,
         snapshot_poll_s: float = 0.25,
+        namespace: str | None = None,
     ) -> None:
         self.index = index
         self._pool = max(1, pool_size)
@@ -55,7 +56,7 @@ class DeliveryWorker:
         self._mongo = mongo
         self._settings = settings
         self._guard = Guard(settings.ssrf_allowlist)
-        self._follower = SnapshotFollower(rule_cache, snapshot_poll_s)
+        self._follower = SnapshotFollower(rule_cache, snapshot_poll_s, namespace)
         self._rng = random.Random()
         self._gates: dict[str, EndpointGate] = {}
         self._stop = threading.Event()

@@ -36,14 +36,15 @@ class PartitionFilter:
         kafka: KafkaSettings,
         rabbit_settings: RabbitSettings,
         settings: FilterSettings,
-        rule_cache: Any,
+        rule_cache: str,
+        namespace: str | None = None,
     ) -> None:
         self.index = index
         self.partitions = list(partitions)
         self._kafka = kafka
         self._rabbit = rabbit_settings
         self._settings = settings
-        self._follower = SnapshotFollower(rule_cache, settings.snapshot_poll_s)
+        self._follower = SnapshotFollower(rule_cache, settings.snapshot_poll_s, namespace)
         self._stop = threading.Event()
         self._ready = threading.Event()
         self.stats: dict[str, float] = {

@@ -7,6 +7,9 @@ import logging
 import time
 from typing import Any
 
+import ray
+from ray.exceptions import ActorDiedError
+
 from core.mirror import Changes
 from core.rules import RuleSnapshot
 
@@ -14,8 +17,12 @@ log = logging.getLogger(__name__)
 
 
 class SnapshotFollower:
-    def __init__(self, rule_cache: Any, interval_s: float) -> None:
-        self._cache = rule_cache
+    """Follows the rule cache by name, so a rule cache recreated by the supervisor is found again."""
+
+    def __init__(self, rule_cache: str, interval_s: float, namespace: str | None = None) -> None:
+        self._name = rule_cache
+        self._namespace = namespace
+        self._cache: Any = None
         self._interval = interval_s
         self._epoch: str | None = None
         self._next = 0.0
@@ -38,5 +45,11 @@ class SnapshotFollower:
         if not force and now < self._next:
             return self.snapshot
         self._next = now + self._interval
-        changes = await self._cache.changes_since.remote(self._epoch, self.snapshot.version)
+        if self._cache is None:
+            self._cache = ray.get_actor(self._name, namespace=self._namespace)
+        try:
+            changes = await self._cache.changes_since.remote(self._epoch, self.snapshot.version)
+        except ActorDiedError:
+            self._cache = None  # gone for good: look the name up again next time
+            raise
         return self.apply(changes)

@@ -47,6 +47,7 @@ class Supervisor:
         self._filter_count = config.filter.actors
         self._delivery_count = config.delivery.actors
         self._monitor: threading.Thread | None = None
+        self._rules_name = f"{config.prefix}-rules"
 
     def _opts(self, name: str) -> dict[str, Any]:
         opts: dict[str, Any] = {
@@ -66,13 +67,20 @@ class Supervisor:
     def _new_filter(self, i: int, partitions: list[int]) -> Any:
         c = self.config
         return FilterActor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
-            i, partitions, c.kafka, c.rabbit, c.filter, self.rule_cache
+            i, partitions, c.kafka, c.rabbit, c.filter, self._rules_name, c.namespace
         )
 
     def _new_delivery(self, i: int) -> Any:
         c = self.config
         return DeliveryActor.options(**self._opts(f"delivery-{i}"), scheduling_strategy="SPREAD").remote(
-            i, self._delivery_count, c.rabbit, c.mongo, c.delivery, self.rule_cache, c.filter.snapshot_poll_s
+            i,
+            self._delivery_count,
+            c.rabbit,
+            c.mongo,
+            c.delivery,
+            self._rules_name,
+            c.filter.snapshot_poll_s,
+            c.namespace,
         )
 
     def start(self, timeout: float = 120) -> dict[str, Any]:

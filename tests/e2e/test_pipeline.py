@@ -105,3 +105,30 @@ def test_nothing_lost_when_filter_and_delivery_actors_are_killed(
         print(f"expected={len(expected)} duplicates={dups}")
     finally:
         sup.stop()
+
+
+def test_a_rule_added_in_mongodb_takes_effect_within_two_seconds(
+    world: PipelineWorld, receivers: ReceiversThread
+) -> None:
+    """Events are produced every 50 ms after the insert; the first one delivered tells when the
+    filters started matching the new rule (events filtered before that are, rightly, not delivered)."""
+    port = receivers.ports[0]
+    sup = start(world)
+    try:
+        t0 = time.time()
+        world.add_webhook("org_new", receivers.receivers.url(port, "/hook"), ["NEW_TYPE"])
+        sent: dict[str, float] = {}
+        state = receivers.receivers.states[port]
+        deadline = t0 + 10
+        while time.time() < deadline and not state.event_ids:
+            (event,) = world.events(1, ["org_new"], ["NEW_TYPE"])
+            sent[event["id"]] = time.time()
+            world.produce([event])
+            time.sleep(0.05)
+        assert wait_until(lambda: bool(state.event_ids), 10)
+        first = min(sent[e] for e in state.event_ids if e in sent)
+        propagation = first - t0
+        print(f"rule propagation {propagation * 1000:.0f} ms")
+        assert propagation < 2.0
+    finally:
+        sup.stop()
