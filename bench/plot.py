@@ -34,8 +34,11 @@ def plot_result(doc: dict[str, Any], out: Path) -> Path:
             if load_s:
                 ax.axvspan(0, load_s, color="0.93", label="_load")
             ax.grid(True, alpha=0.3)
-        top.plot(t, _column(rows, "accepted_per_s"), label="events accepted /s", drawstyle="steps-post")
-        top.plot(t, _column(rows, "deliveries_per_s"), label="deliveries /s", drawstyle="steps-post")
+        # Counts are per bin: stairs over the bin edges, so the last bin has its full width too.
+        edges = [*t, t[-1] + (t[-1] - t[-2] if len(t) > 1 else 1.0)] if t else [0.0]
+        top.stairs(_column(rows, "accepted_per_s"), edges, label="events accepted /s", baseline=None)
+        top.stairs(_column(rows, "deliveries_per_s"), edges, label="deliveries /s", baseline=None)
+        top.set_ylim(bottom=0)
         top.set_ylabel("per second")
         top.legend(loc="upper right")
         for key, label in (
@@ -43,7 +46,9 @@ def plot_result(doc: dict[str, Any], out: Path) -> Path:
             ("e2e_p99_ms", "ingest to receiver p99"),
             ("ingest_p99_ms", "ingest API p99"),
         ):
-            bottom.plot(t, _column(rows, key), label=label, marker=".", markersize=3)
+            # At the middle of each 1-second bin the percentile was taken over.
+            mid = [x + 0.5 * (edges[1] - edges[0]) for x in t]
+            bottom.plot(mid, _column(rows, key), label=label, marker=".", markersize=3)
         bottom.set_yscale("log")
         bottom.set_ylabel("latency, ms")
         bottom.set_xlabel("seconds since the first event (grey: load running)")
