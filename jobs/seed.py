@@ -138,7 +138,7 @@ async def seed(
         orgs_repo, hooks_repo = OrgRepo(db), WebhookRepo(db)
         known = load_keys(keys_out)
         orgs: dict[str, SeededOrg] = {}
-        hooks: list[Webhook] = []
+        hooks: dict[str, Webhook] = {}
         for doc in [*DEMO_RULES, *extra_docs]:
             ref = str(doc.get("org", ""))
             org = next((o for o in orgs.values() if ref in (o.org, o.name)), None)
@@ -147,9 +147,9 @@ async def seed(
                 orgs[org.name] = org
             # Rules keyed by the org id, so the demo rules and an import of the same file agree.
             for wh in import_legacy_wh_filters({**doc, "org": org.org}):
-                hooks.append(await ensure_webhook(hooks_repo, wh))
+                hooks[wh.id] = await ensure_webhook(hooks_repo, wh)
         write_keys(keys_out, orgs)
-        return orgs, hooks
+        return orgs, list(hooks.values())
     finally:
         await client.close()
 

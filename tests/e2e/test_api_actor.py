@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 import uuid
@@ -57,16 +58,19 @@ def stack(ray_local: None) -> Iterator[tuple[KafkaSettings, MongoSettings, str]]
     delete_topic(kafka)
 
 
+# No keep-alive: every request opens a connection, so the kernel picks a server for each one.
+_HTTP = httpx.Client(limits=httpx.Limits(max_keepalive_connections=0), timeout=10)
+
+
 def post_event(url: str, key: str, attempts: int = 5) -> int:
     """One request on a fresh connection. A connection that lands on a socket whose process just
     died is reset by the kernel; a client retries it, as any client of a restarting service must."""
     for attempt in range(attempts):
         try:
-            r = httpx.post(
+            r = _HTTP.post(
                 f"{url}/v1/events",
                 json={"type": "EVENT_A", "data": {"n": attempt}},
-                headers={"Authorization": f"Bearer {key}", "Connection": "close"},
-                timeout=10,
+                headers={"Authorization": f"Bearer {key}"},
             )
             return r.status_code
         except httpx.TransportError:
@@ -89,6 +93,8 @@ def test_two_actors_share_the_port_and_survive_a_kill(
     try:
         assert ray.get([a.ready.remote() for a in actors], timeout=60) == [True, True]
         assert [post_event(url, key) for _ in range(20)] == [202] * 20
+        served = ray.get([a.requests_served.remote() for a in actors])
+        assert sum(served) == 20 and min(served) > 0, served  # the kernel spreads connections
 
         ray.kill(actors[0], no_restart=False)
         assert [post_event(url, key) for _ in range(20)] == [202] * 20
@@ -98,7 +104,34 @@ def test_two_actors_share_the_port_and_survive_a_kill(
         ray.kill(actors[1], no_restart=True)
         time.sleep(0.5)
         assert [post_event(url, key) for _ in range(20)] == [202] * 20
-        assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+        assert _HTTP.get(f"{url}/readyz").status_code == 200
     finally:
         for a in actors:
             ray.kill(a, no_restart=True)
+
+
+def test_api_job_starts_named_servers_once(
+    stack: tuple[KafkaSettings, MongoSettings, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from jobs import api as api_job
+
+    kafka, mongo_settings, key = stack
+    port = free_port()
+    for name, value in {
+        "EDP_API_PORT": str(port),
+        "EDP_KAFKA_TOPIC": kafka.topic,
+        "EDP_MONGO_DATABASE": mongo_settings.database,
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(ray, "init", lambda *a, **kw: None)  # already connected to the test cluster
+    try:
+        assert api_job.main(["--servers", "2"]) == 0
+        first = [ray.get_actor(api_job.actor_name(i), namespace=api_job.NAMESPACE) for i in range(2)]
+        assert api_job.main(["--servers", "2"]) == 0  # idempotent: the same actors, no second bind
+        again = [ray.get_actor(api_job.actor_name(i), namespace=api_job.NAMESPACE) for i in range(2)]
+        assert [a._actor_id for a in first] == [a._actor_id for a in again]
+        assert post_event(f"http://127.0.0.1:{port}", key) == 202
+    finally:
+        for i in range(2):
+            with contextlib.suppress(ValueError):
+                ray.kill(ray.get_actor(api_job.actor_name(i), namespace=api_job.NAMESPACE), no_restart=True)
