@@ -4,6 +4,7 @@
 # Data stays in .local/. The receivers and the Ray head have their own scripts; they are stopped
 # here too so that one command leaves nothing of ours running.
 set -euo pipefail
+# shellcheck source=infra/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$EDP_ROOT"
 

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # constants and helpers for the scripts that source this file
 # Installs what the local services need, skipping what is present. Sourced by up.sh (needs lib.sh).
 # Each ensure_* prints nothing when there is nothing to do, and returns non-zero with the reason
 # in INSTALL_WHY when it cannot install.

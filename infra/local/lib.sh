@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # constants and helpers for the scripts that source this file
 # Shared helpers for infra/local/*.sh: paths, ownership of processes, waits, installs.
 #
 # Ownership: every process these scripts start carries EDP_LOCAL_OWNER=<repo root>:<service> in

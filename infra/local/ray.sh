@@ -6,6 +6,7 @@
 # carry our EDP_LOCAL_OWNER tag: not with `ray stop`, which kills every Ray process on the machine
 # (other people's ray.init() clusters included).
 set -euo pipefail
+# shellcheck source=infra/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$EDP_ROOT"
 MARKER="$RUN/ray.started"

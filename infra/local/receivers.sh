@@ -2,6 +2,7 @@
 # receivers.sh start|stop: the three sample webhook receivers (bench.receiver) on
 # 127.0.0.1:8080-8082, in the background, log .local/logs/receivers.log, pid .local/run/receivers.pid.
 set -euo pipefail
+# shellcheck source=infra/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$EDP_ROOT"
 PORTS=$(IFS=,; echo "${RECEIVER_PORTS[*]}")

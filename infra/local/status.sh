@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # One line per service: name, up/down, address (and the pid when these scripts started it).
+# shellcheck source=infra/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 line() {  # line NAME CHECK-RESULT ADDRESS [SERVICE-FOR-PID]

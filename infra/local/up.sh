@@ -4,7 +4,9 @@
 # as it is. A service that cannot start gets ONE line on stderr naming it and why; the script
 # then exits non-zero. Logs: .local/logs/, pids: .local/run/.
 set -euo pipefail
+# shellcheck source=infra/local/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=infra/local/install.sh
 source "$EDP_ROOT/infra/local/install.sh"
 cd "$EDP_ROOT"
 
@@ -30,11 +32,11 @@ check_free() {
 
 # wait_up SERVICE TIMEOUT CHECK...: polls CHECK until it succeeds, the process dies or time runs out.
 wait_up() {
-  local svc=$1 timeout=$2 log=$3 pid deadline
+  local svc=$1 timeout=$2 log=$3 deadline
   shift 3
   deadline=$((SECONDS + timeout))
   while ! "$@"; do
-    if ! pid=$(pid_of "$svc"); then
+    if ! pid_of "$svc" >/dev/null; then
       fail "$svc" "exited during start-up: $(last_log_line "$log") (see ${log#"$EDP_ROOT"/})"
       return 1
     fi
@@ -106,7 +108,10 @@ start_rabbitmq() {
     rabbit_env
     if ! port_open "$HOST" "$EPMD_PORT"; then
       start_bg epmd "$LOGS/epmd.log" epmd -address "$HOST" -port "$EPMD_PORT"
-      for _ in $(seq 1 50); do port_open "$HOST" "$EPMD_PORT" && break || sleep 0.1; done
+      for _ in $(seq 1 50); do
+        port_open "$HOST" "$EPMD_PORT" && break
+        sleep 0.1
+      done
     fi
     # The wrapper script (not -detached) stays the parent of the VM; SIGTERM to the VM is a
     # clean shutdown.
@@ -115,9 +120,11 @@ start_rabbitmq() {
   STARTED+=(rabbitmq)
 }
 
+# Ready = AMQP listening and both plugins answering HTTP (any status: the user may need repair).
 rabbit_ready() {
-  http_ok "http://$HOST:$RABBIT_UI_PORT/api/vhosts/edp" -u edp:edp &&
-    http_ok "http://$HOST:$RABBIT_METRICS_PORT/metrics"
+  port_open "$HOST" "$RABBIT_PORT" &&
+    http_ok "http://$HOST:$RABBIT_METRICS_PORT/metrics" &&
+    [[ $(curl -s -m 3 -o /dev/null -w '%{http_code}' "http://$HOST:$RABBIT_UI_PORT/api/overview") != 000 ]]
 }
 
 # The default user/vhost come from rabbitmq.conf on a node's first boot only; repair them for a
