@@ -154,7 +154,7 @@ class StubConsumer:
         return [TopicPartition(tp.topic, tp.partition, self.positions[tp.partition]) for tp in partitions]
 
     def get_watermark_offsets(
-        self, partition: Any, timeout: float | None = None, cached: bool = False
+        self, partition: Any, timeout: float = 1.0, cached: bool = False
     ) -> tuple[int, int] | None:
         assert cached, "lag must come from cached watermarks, never a broker round trip"
         return self.marks[partition.partition]
