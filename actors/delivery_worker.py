@@ -20,7 +20,7 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from pymongo import AsyncMongoClient
 
-from adapters import http_delivery, rabbit
+from adapters import dead_letters, http_delivery, rabbit
 from adapters.attempt_log import AttemptLog
 from core.breaker import CircuitBreaker
 from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, utc
@@ -94,6 +94,7 @@ class DeliveryWorker:
             self._mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
         )
         self._webhooks = mongo[self._mongo.database]["webhooks"]
+        self._dead = mongo[self._mongo.database][dead_letters.DEAD_LETTERS]
         attempts = AttemptLog(
             mongo, self._mongo.database, self._settings.attempt_flush_s, self._settings.attempt_batch
         )
@@ -259,6 +260,8 @@ class DeliveryWorker:
             "x-edp-dead-at": time.time(),
         }
         msg = rabbit.message(orjson.dumps(task), task["delivery_id"], headers)
+        # Both before the ack: MongoDB is what replay reads, the queue is the operators' view.
+        await dead_letters.record(self._dead, task, reason)
         await rabbit.publish_confirmed(self._topology.default_exchange, [(self._rabbit.dead_queue, msg)])
 
     async def _disable(self, webhook: Webhook, reason: str) -> None:

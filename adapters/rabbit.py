@@ -74,7 +74,10 @@ async def declare(
             },
         )
         waits[ttl] = name
-    dead = await channel.declare_queue(settings.dead_queue, durable=True)
+    # Operators' view of dead letters, bounded; the replay store is MongoDB (adapters/dead_letters).
+    dead = await channel.declare_queue(
+        settings.dead_queue, durable=True, arguments={"x-max-length": 100_000, "x-overflow": "drop-head"}
+    )
     return Topology(exchange, channel.default_exchange, work, dead, waits)
 
 

@@ -10,6 +10,7 @@ from core.settings import (
     KafkaSettings,
     MongoSettings,
     RabbitSettings,
+    RetentionSettings,
     RuleCacheSettings,
 )
 
@@ -22,6 +23,7 @@ class PipelineConfig:
     filter: FilterSettings = field(default_factory=FilterSettings)
     rules: RuleCacheSettings = field(default_factory=RuleCacheSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     # Actor names are "<prefix>-rules", "<prefix>-filter-<i>", ... in the Ray namespace below,
     # so several pipelines (tests) can share one Ray cluster.
     prefix: str = "edp"

@@ -14,13 +14,16 @@ import threading
 import time
 from typing import Any
 
+import pymongo
 import ray
+from pymongo.errors import PyMongoError
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 
 from actors.delivery_worker import DeliveryWorker
 from actors.partition_filter import PartitionFilter
 from actors.rule_cache import RuleCache
 from adapters import kafka_io
+from adapters.retention import purge
 
 from .assignment import assign_partitions
 from .config import PipelineConfig
@@ -98,11 +101,27 @@ class Supervisor:
         return self.status()
 
     def _watch(self) -> None:
+        next_purge = time.monotonic() + 60  # not during start-up
         while not self._stop.wait(self._interval):
             try:
                 self.heal()
             except Exception as exc:
                 log.warning("supervisor heal failed error=%r", exc)
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + self.config.retention.interval_s
+                self._purge()
+
+    def _purge(self) -> None:
+        c = self.config.mongo
+        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
+            c.url.get_secret_value(), serverSelectionTimeoutMS=5000, tz_aware=True
+        )
+        try:
+            log.info("retention removed=%s", purge(client[c.database], self.config.retention))
+        except PyMongoError as exc:
+            log.warning("retention failed error=%r", exc)
+        finally:
+            client.close()
 
     def heal(self) -> int:
         """Recreate actors that are gone for good. Returns how many were recreated."""

@@ -102,3 +102,15 @@ class AdminSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_", frozen=True)
 
     admin_key: SecretStr | None = None
+
+
+class RetentionSettings(BaseSettings):
+    """FerretDB has no TTL indexes, so old rows are deleted by a periodic job (the supervisor
+    runs it every `interval_s`; `python -m jobs.retention` runs it once)."""
+
+    model_config = SettingsConfigDict(env_prefix="EDP_RETENTION_", frozen=True)
+
+    attempts_days: float = Field(default=30, gt=0)
+    dead_letters_days: float = Field(default=30, gt=0)
+    tombstones_days: float = Field(default=1, gt=0)
+    interval_s: float = Field(default=3600, gt=0)

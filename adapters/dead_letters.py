@@ -1,0 +1,92 @@
+"""Dead letters: the replay store, and replay itself.
+
+A task that exhausted its schedule (or hit 410 Gone) is written here, keyed by delivery id, and
+also published to the RabbitMQ dead-letter queue for operators. MongoDB is the store replay
+reads from, because replay must find one delivery by id, or every failure of a webhook since T,
+without draining a queue. The task is kept as JSON text: event data may hold field names with
+"." or "$", which FerretDB refuses.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aio_pika.abc import AbstractExchange
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+
+from adapters import rabbit
+from core.models import DeliveryTask, utcnow
+
+DEAD_LETTERS = "dead_letters"
+INDEXES = [
+    IndexModel(
+        [("org", ASCENDING), ("webhook_id", ASCENDING), ("dead_at", ASCENDING)], name="org_webhook_dead_at"
+    ),
+]
+
+Doc = dict[str, Any]
+
+
+async def record(coll: AsyncCollection[Doc], task: DeliveryTask, reason: str) -> None:
+    """Upsert (a replayed delivery that dies again replaces its old entry)."""
+    await coll.replace_one(
+        {"_id": task["delivery_id"]},
+        {
+            "_id": task["delivery_id"],
+            "org": task["event"]["org"],
+            "webhook_id": task["webhook_id"],
+            "event_id": task["event"]["id"],
+            "event_type": task["event"]["type"],
+            "attempts": task["attempt"],
+            "reason": reason,
+            "dead_at": utcnow(),
+            "replayed_at": None,
+            "task": orjson.dumps(task).decode(),
+        },
+        upsert=True,
+    )
+
+
+def fresh_task(doc: Doc) -> DeliveryTask:
+    """The same delivery (same webhook-id, so receivers can dedupe) with a fresh schedule."""
+    task: DeliveryTask = orjson.loads(doc["task"])
+    task["attempt"] = 1
+    task["not_before"] = 0.0
+    task["first_attempt_at"] = time.time()
+    return task
+
+
+async def replay(
+    coll: AsyncCollection[Doc], exchange: AbstractExchange, query: Doc, limit: int = 100_000
+) -> int:
+    """Publish every dead letter matching `query` back to the work queue (confirmed), then mark it.
+
+    At-least-once: if marking fails after publishing, a second replay publishes again; the
+    delivery id is unchanged, so the receiver sees the same webhook-id.
+    """
+    docs = await coll.find({**query, "replayed_at": None}).limit(limit).to_list(None)
+    if not docs:
+        return 0
+    batch = []
+    for doc in docs:
+        task = fresh_task(doc)
+        batch.append((f"org.{task['event']['org']}", rabbit.message(orjson.dumps(task), task["delivery_id"])))
+    await rabbit.publish_confirmed(exchange, batch)
+    await coll.update_many({"_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"replayed_at": utcnow()}})
+    return len(docs)
+
+
+async def retry_one(
+    coll: AsyncCollection[Doc], exchange: AbstractExchange, org: str, delivery_id: str
+) -> int:
+    return await replay(coll, exchange, {"_id": delivery_id, "org": org})
+
+
+async def recover(
+    coll: AsyncCollection[Doc], exchange: AbstractExchange, org: str, webhook_id: str, since: datetime
+) -> int:
+    return await replay(coll, exchange, {"org": org, "webhook_id": webhook_id, "dead_at": {"$gte": since}})

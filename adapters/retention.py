@@ -1,0 +1,28 @@
+"""Deletes what has outlived its retention: attempts, dead letters, webhook tombstones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pymongo.database import Database
+
+from adapters.dead_letters import DEAD_LETTERS
+from core.models import utcnow
+from core.settings import RetentionSettings
+
+
+def purge(db: Database[dict[str, Any]], settings: RetentionSettings) -> dict[str, int]:
+    now = utcnow()
+    # A tombstone must outlive every reader's polling overlap, or a slow reader would miss the
+    # delete; a day is far beyond that.
+    removed = {
+        "attempts": db.attempts.delete_many({"at": {"$lt": now - timedelta(days=settings.attempts_days)}}),
+        "dead_letters": db[DEAD_LETTERS].delete_many(
+            {"dead_at": {"$lt": now - timedelta(days=settings.dead_letters_days)}}
+        ),
+        "tombstones": db.webhooks.delete_many(
+            {"deleted": True, "updated_at": {"$lt": now - timedelta(days=settings.tombstones_days)}}
+        ),
+    }
+    return {k: v.deleted_count for k, v in removed.items()}
