@@ -260,6 +260,8 @@ def test_grafana_provisioning_points_at_the_dashboards() -> None:
     ds = yaml.safe_load((GRAFANA / "provisioning" / "datasources" / "prometheus.yml").read_text())
     (source,) = ds["datasources"]
     assert source["uid"] == "prometheus" and source["type"] == "prometheus"
-    assert source["url"] == "http://prometheus:9090"
+    assert source["url"] == "http://127.0.0.1:9090"  # compose runs both with host networking
     boards = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "dashboards.yml").read_text())
-    assert boards["providers"][0]["options"]["path"]
+    path = boards["providers"][0]["options"]["path"]
+    compose = (ROOT / "infra" / "compose.yml").read_text()
+    assert f"./grafana/dashboards:{path}" in compose, "compose.yml must mount the dashboards there"
