@@ -16,6 +16,13 @@ Semantics, on purpose stricter than MongoDB's so that a filter means one thing:
 * A missing field makes ``$ne``, ``$nin`` and ``$exists: false`` true, everything else false
   (including ``$eq: null``, unlike Mongo, where null also matches a missing field).
 
+How: the filter is validated and turned into the source of one small Python function (one
+expression, no nested calls for paths and comparisons), which is 2-4x faster to evaluate than
+a tree of closures. The source holds only generated names; every value from the filter (keys,
+operands, regexes) reaches the function as a closure constant, never as code. Filters of the
+same shape (same operators and path lengths, other constants) share one compiled code object,
+so compiling a million webhooks compiles only a few hundred distinct functions.
+
 Anything else is refused at compile time with ``InvalidFilter(field="filter.<path>")``:
 unknown operators (``$where``, ``$expr``, ``$function`` ...), bad operands, invalid or
 over-long regexes, nesting deeper than ``MAX_DEPTH``, more than ``MAX_NODES`` keys.
@@ -27,15 +34,17 @@ from __future__ import annotations
 
 import functools
 import math
-import operator
 import re
 from collections.abc import Callable, Mapping
+from types import FunctionType
 from typing import Any
 
 from core.errors import InvalidFilter
 
 Predicate = Callable[[Mapping[str, Any]], bool]
-_Test = Callable[[Any], bool]  # a test on the value found at a path (or _MISSING)
+# A test on one value, as source: called with the expression that binds the value (to be used
+# exactly once, at the leftmost, always-evaluated position) and the name it is bound to.
+_Template = Callable[[str, str], str]
 
 MAX_DEPTH = 16  # levels of objects/lists, the filter's own and its operands'
 MAX_NODES = 256  # keys of the filter (fields, operators), across every level
@@ -46,8 +55,9 @@ MAX_PATH = 256
 _MISSING: Any = object()
 _NUM = frozenset({int, float})
 _SEQ = frozenset({list, tuple})
+_SCALARS = frozenset({str, int, float, bool})
 _REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
-_COMPARE = {"$gt": operator.gt, "$gte": operator.ge, "$lt": operator.lt, "$lte": operator.le}
+_COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _REFUSED = {
     "$where": "server-side JavaScript is not allowed",
     "$function": "server-side JavaScript is not allowed",
@@ -66,7 +76,10 @@ def compile_filter(spec: dict[str, Any] | None) -> Predicate:
         return _always
     if not isinstance(spec, dict):
         raise InvalidFilter("filter", "must be an object")
-    return _Compiler().clause(spec, "filter", 1)
+    compiler = _Compiler()
+    expr = compiler.clause(spec, "filter", 1)
+    template = _template(len(compiler.consts), expr)
+    return FunctionType(template.__code__, template.__globals__, "filter", tuple(compiler.consts))
 
 
 def validate_filter(spec: dict[str, Any] | None) -> None:
@@ -74,105 +87,251 @@ def validate_filter(spec: dict[str, Any] | None) -> None:
     compile_filter(spec)
 
 
+Hint = tuple[str, tuple[Any, ...]]  # (path, values)
+
+
+def index_hint(spec: Any) -> Hint | None:
+    """For a filter that compiled: a (path, values) such that the filter can only be true when
+    the value at `path` equals one of `values`, or None.
+
+    Taken from a top-level (or top-level `$and`) conjunct `{path: scalar}`, `{path: {"$eq":
+    scalar, ...}}` or `{path: {"$in": [scalars], ...}}`. The rule index uses it to evaluate
+    only the webhooks whose key the event carries (a filter such as `{"data.customer": "c_1"}`
+    on a thousand webhooks then costs one dict lookup, not a thousand calls).
+    """
+    if not isinstance(spec, dict):
+        return None
+    for key, value in spec.items():
+        if key == "$and" and isinstance(value, list):
+            for sub in value:
+                if (hint := index_hint(sub)) is not None:
+                    return hint
+        elif key.startswith("$"):
+            continue
+        elif _scalar(value):
+            return key, (value,)
+        elif isinstance(value, dict):
+            if "$eq" in value and _scalar(value["$eq"]):
+                return key, (value["$eq"],)
+            if isinstance(value.get("$in"), list) and all(_scalar(x) for x in value["$in"]):
+                return key, tuple(value["$in"])
+    return None
+
+
+def index_key(value: Any) -> Any:
+    """A dict key with this module's equality: 1 and 1.0 alike, True and 1 apart; None if the
+    value cannot be a key (missing, list, object)."""
+    t = type(value)
+    if t is str:
+        return value
+    if t is int or t is float:
+        return ("n", value)
+    if t is bool:
+        return ("b", value)
+    if value is None:
+        return ("z", None)
+    return None
+
+
+@functools.lru_cache(maxsize=4096)
+def path_getter(path: str) -> Callable[[Mapping[str, Any]], Any]:
+    """The value at a dotted path of an event, with the filters' path semantics; a private
+    sentinel when missing (which `index_key` maps to None)."""
+    compiler = _Compiler()
+    bind, _ = compiler._path(path, "path")
+    template = _template(len(compiler.consts), bind)
+    getter: Callable[[Mapping[str, Any]], Any] = FunctionType(
+        template.__code__, template.__globals__, "get", tuple(compiler.consts)
+    )
+    return getter
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or type(value) in _SCALARS  # NaN cannot be here: compile refused it
+
+
 @functools.lru_cache(maxsize=4096)
 def _regex(pattern: str, flags: int) -> re.Pattern[str]:
     return re.compile(pattern, flags)
+
+
+_GLOBALS = {
+    "__builtins__": {"type": type, "dict": dict, "list": list, "str": str, "len": len},
+    "M": _MISSING,
+    "NUM": _NUM,
+}
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(nconsts: int, expr: str) -> Callable[..., bool]:
+    """Compile `def _f(ev, c0, .., cN): return <expr>` once per shape.
+
+    Each filter is then a new function over the shared code object whose constants are the
+    parameters' defaults: one tuple per filter, read as locals (faster and more compact than
+    closure cells). Every template yields a bool (comparisons, `is`, `in`, `not`, and/or of
+    those), so the expression needs no `bool()` around it.
+    """
+    params = "".join(f", c{i}" for i in range(nconsts))
+    source = f"def _f(ev{params}):\n    return {expr}\n"
+    namespace: dict[str, Any] = dict(_GLOBALS, _step=_step, _deep_eq=_deep_eq)
+    exec(compile(source, "<filter>", "exec"), namespace)  # source holds generated names only
+    template: Callable[..., bool] = namespace["_f"]
+    return template
 
 
 class _Compiler:
     def __init__(self) -> None:
         self.nodes = 0
         self.values = 0
+        self.temps = 0
+        self.consts: list[Any] = []
+
+    def const(self, value: Any) -> str:
+        self.consts.append(value)
+        return f"c{len(self.consts) - 1}"
+
+    def temp(self) -> str:
+        self.temps += 1
+        return f"t{self.temps}"
 
     def _node(self, where: str) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
             raise InvalidFilter(where, f"more than {MAX_NODES} keys in one filter")
 
-    def clause(self, spec: Any, where: str, depth: int) -> Predicate:
+    def clause(self, spec: Any, where: str, depth: int) -> str:
         if not isinstance(spec, dict) or not spec:
             raise InvalidFilter(where, "must be a non-empty object")
         if depth > MAX_DEPTH:
             raise InvalidFilter(where, f"nested deeper than {MAX_DEPTH}")
-        preds: list[Predicate] = []
+        parts: list[str] = []
         for key, value in spec.items():
             if not isinstance(key, str):
                 raise InvalidFilter(where, "keys must be strings")
             self._node(f"{where}.{key}")
             if key.startswith("$"):
-                preds.append(self._logical(key, value, f"{where}.{key}", depth))
+                parts.append(self._logical(key, value, f"{where}.{key}", depth))
             else:
-                preds.append(self._field(key, value, f"{where}.{key}", depth))
-        return _all(preds)
+                parts.append(self._field(key, value, f"{where}.{key}", depth))
+        return _join(parts, "and")
 
-    def _logical(self, op: str, value: Any, where: str, depth: int) -> Predicate:
+    def _logical(self, op: str, value: Any, where: str, depth: int) -> str:
         if op == "$not":
-            inner = self.clause(value, where, depth + 1)
-            return lambda ev: not inner(ev)
+            return f"not ({self.clause(value, where, depth + 1)})"
         if op not in ("$and", "$or", "$nor"):
             raise InvalidFilter(where, _REFUSED.get(op, f"unknown top-level operator {op}"))
         if not isinstance(value, list) or not value:
             raise InvalidFilter(where, "must be a non-empty list of objects")
-        preds = [self.clause(sub, f"{where}.{i}", depth + 1) for i, sub in enumerate(value)]
+        parts = [self.clause(sub, f"{where}.{i}", depth + 1) for i, sub in enumerate(value)]
         if op == "$and":
-            return _all(preds)
-        anyp = _any(preds)
-        if op == "$or":
-            return anyp
-        return lambda ev: not anyp(ev)
+            return _join(parts, "and")
+        anyp = _join(parts, "or")
+        return anyp if op == "$or" else f"not ({anyp})"
 
-    def _field(self, path: str, value: Any, where: str, depth: int) -> Predicate:
-        get = _getter(path, where)
+    def _field(self, path: str, value: Any, where: str, depth: int) -> str:
+        bind, v = self._path(path, where)
         if isinstance(value, dict) and any(isinstance(k, str) and k.startswith("$") for k in value):
             if not all(isinstance(k, str) and k.startswith("$") for k in value):
                 raise InvalidFilter(where, "cannot mix operators and plain fields in one object")
             test = self._ops(value, where, depth + 1)
         else:
-            test = _eq_test(self._operand(value, where, depth))
-        return lambda ev: test(get(ev))
+            test = self._eq(self._operand(value, where, depth))
+        return test(bind, v)
 
-    def _ops(self, ops: dict[str, Any], where: str, depth: int) -> _Test:
+    def _path(self, path: str, where: str) -> tuple[str, str]:
+        """(expression binding the value at `path` to a temp, the temp's name)."""
+        if len(path) > MAX_PATH:
+            raise InvalidFilter(where, f"path longer than {MAX_PATH} characters")
+        segments = path.split(".")
+        if any(not s or s.startswith("$") or "\x00" in s for s in segments):
+            raise InvalidFilter(where, "path segments must be non-empty and must not start with $")
+        expr = f"ev.get({self.const(segments[0])}, M)"
+        for seg in segments[1:]:
+            p, k, index = self.temp(), self.const(seg), _index(seg)
+            # `type(p := ...)` runs first: the conditional evaluates its test before either arm.
+            if index is None:
+                other = f"_step({p}, {k}, None)"
+            else:
+                i = self.const(index)
+                other = f"({p}[{i}] if type({p}) is list and len({p}) > {i} else _step({p}, {k}, {i}))"
+            expr = f"({p}.get({k}, M) if type({p} := {expr}) is dict else {other})"
+        v = self.temp()
+        return f"({v} := {expr})", v
+
+    def _ops(self, ops: dict[str, Any], where: str, depth: int) -> _Template:
         if depth > MAX_DEPTH:
             raise InvalidFilter(where, f"nested deeper than {MAX_DEPTH}")
         if "$options" in ops and "$regex" not in ops:
             raise InvalidFilter(f"{where}.$options", "$options needs $regex")
-        tests: list[_Test] = []
+        tests: list[_Template] = []
         for op, arg in ops.items():
             at = f"{where}.{op}"
             self._node(at)
-            if op == "$options":
-                continue
-            tests.append(self._op(op, arg, ops.get("$options"), at, depth))
-        return _all_values(tests)
+            if op != "$options":
+                tests.append(self._op(op, arg, ops.get("$options"), at, depth))
+        first, rest = tests[0], tests[1:]
+        return lambda b, v: _join([first(b, v), *(t(v, v) for t in rest)], "and")
 
-    def _op(self, op: str, arg: Any, options: Any, at: str, depth: int) -> _Test:
+    def _op(self, op: str, arg: Any, options: Any, at: str, depth: int) -> _Template:
         if op == "$eq":
-            return _eq_test(self._operand(arg, at, depth))
+            return self._eq(self._operand(arg, at, depth))
         if op == "$ne":
-            eq = _eq_test(self._operand(arg, at, depth))
-            return lambda v: not eq(v)
+            eq = self._eq(self._operand(arg, at, depth))
+            return lambda b, v: f"not ({eq(b, v)})"
         if op in _COMPARE:
-            return _compare_test(_COMPARE[op], arg, at)
+            return self._compare(_COMPARE[op], arg, at)
         if op in ("$in", "$nin"):
             if not isinstance(arg, list):
                 raise InvalidFilter(at, "must be a list")
-            inside = _in_test(self._operand(arg, at, depth))
-            return inside if op == "$in" else lambda v: not inside(v)
+            inside = self._in(self._operand(arg, at, depth))
+            return inside if op == "$in" else lambda b, v: f"not ({inside(b, v)})"
         if op == "$exists":
             if not isinstance(arg, bool):
                 raise InvalidFilter(at, "must be true or false")
-            return (lambda v: v is not _MISSING) if arg else (lambda v: v is _MISSING)
+            return (lambda b, v: f"{b} is not M") if arg else (lambda b, v: f"{b} is M")
         if op == "$regex":
-            rx = _compile_regex(arg, options, at)
-            return lambda v: type(v) is str and rx.search(v) is not None
+            search = self.const(_compile_regex(arg, options, at).search)
+            return lambda b, v: f"type({b}) is str and {search}({v}) is not None"
         if op == "$not":
             if not isinstance(arg, dict) or not arg or not all(isinstance(k, str) for k in arg):
                 raise InvalidFilter(at, "must be a non-empty object of operators")
             if not all(k.startswith("$") for k in arg):
                 raise InvalidFilter(at, "must hold operators only")
             inner = self._ops(arg, at, depth + 1)
-            return lambda v: not inner(v)
+            return lambda b, v: f"not ({inner(b, v)})"
         raise InvalidFilter(at, _REFUSED.get(op, f"unknown operator {op}"))
+
+    def _eq(self, x: Any) -> _Template:
+        if x is None:
+            return lambda b, v: f"{b} is None"
+        c = self.const(x)
+        tx = type(x)
+        if tx is bool:
+            return lambda b, v: f"{b} is {c}"  # True and False are singletons
+        if tx in _NUM:
+            return lambda b, v: f"type({b}) in NUM and {v} == {c}"
+        if tx is str:
+            return lambda b, v: f"{b} == {c}"  # only a str equals a str
+        return lambda b, v: f"_deep_eq({b}, {c})"
+
+    def _compare(self, symbol: str, x: Any, at: str) -> _Template:
+        tx = type(x)
+        if tx in _NUM:
+            if not math.isfinite(x):
+                raise InvalidFilter(at, "NaN and Infinity are not allowed")
+            c = self.const(x)
+            return lambda b, v: f"type({b}) in NUM and {v} {symbol} {c}"
+        if tx is str:
+            c = self.const(x)
+            return lambda b, v: f"type({b}) is str and {v} {symbol} {c}"
+        raise InvalidFilter(at, "must be a number or a string")
+
+    def _in(self, values: list[Any]) -> _Template:
+        if values and all(type(x) is str for x in values):
+            c = self.const(frozenset(values))
+            return lambda b, v: f"type({b}) is str and {v} in {c}"
+        c = self.const(_in_test(values))
+        return lambda b, v: f"{c}({b})"
 
     def _operand(self, value: Any, where: str, depth: int) -> Any:
         """Check that an operand is plain JSON within the depth and size budgets; return it."""
@@ -198,85 +357,8 @@ class _Compiler:
         return value
 
 
-def _all(preds: list[Predicate]) -> Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    if len(preds) == 2:
-        a, b = preds
-        return lambda ev: a(ev) and b(ev)
-    ps = tuple(preds)
-
-    def every(ev: Mapping[str, Any]) -> bool:
-        for p in ps:  # noqa: SIM110 - a plain loop beats all()/any() over a generator
-            if not p(ev):
-                return False
-        return True
-
-    return every
-
-
-def _any(preds: list[Predicate]) -> Predicate:
-    if len(preds) == 1:
-        return preds[0]
-    ps = tuple(preds)
-
-    def some(ev: Mapping[str, Any]) -> bool:
-        for p in ps:  # noqa: SIM110 - a plain loop beats all()/any() over a generator
-            if p(ev):
-                return True
-        return False
-
-    return some
-
-
-def _all_values(tests: list[_Test]) -> _Test:
-    if len(tests) == 1:
-        return tests[0]
-    ts = tuple(tests)
-
-    def every(v: Any) -> bool:
-        for t in ts:  # noqa: SIM110 - a plain loop beats all()/any() over a generator
-            if not t(v):
-                return False
-        return True
-
-    return every
-
-
-_Step = tuple[str, int | None]
-
-
-def _getter(path: str, where: str) -> Callable[[Mapping[str, Any]], Any]:
-    if len(path) > MAX_PATH:
-        raise InvalidFilter(where, f"path longer than {MAX_PATH} characters")
-    segments = path.split(".")
-    if any(not s or s.startswith("$") or "\x00" in s for s in segments):
-        raise InvalidFilter(where, "path segments must be non-empty and must not start with $")
-    steps: tuple[_Step, ...] = tuple((s, _index(s)) for s in segments)
-    if len(steps) == 1:
-        key = path
-        return lambda ev: ev.get(key, _MISSING)
-    if len(steps) == 2:
-        k1, (k2, i2) = segments[0], steps[1]
-
-        def get2(ev: Mapping[str, Any]) -> Any:
-            v = ev.get(k1, _MISSING)
-            if type(v) is dict:  # the common case, without the generic walk
-                return v.get(k2, _MISSING)
-            return _step(v, k2, i2)
-
-        return get2
-    head, rest = segments[0], steps[1:]
-
-    def get(ev: Mapping[str, Any]) -> Any:
-        cur = ev.get(head, _MISSING)
-        for key, idx in rest:
-            cur = _step(cur, key, idx)
-            if cur is _MISSING:
-                break
-        return cur
-
-    return get
+def _join(parts: list[str], op: str) -> str:
+    return parts[0] if len(parts) == 1 else f" {op} ".join(f"({p})" for p in parts)
 
 
 def _index(segment: str) -> int | None:
@@ -291,19 +373,6 @@ def _step(cur: Any, key: str, idx: int | None) -> Any:
     if type(cur) in _SEQ and idx is not None and idx < len(cur):
         return cur[idx]
     return _MISSING
-
-
-def _eq_test(x: Any) -> _Test:
-    tx = type(x)
-    if x is None:
-        return lambda v: v is None
-    if tx is bool:
-        return lambda v: type(v) is bool and v == x
-    if tx in _NUM:
-        return lambda v: type(v) in _NUM and v == x
-    if tx is str:
-        return lambda v: type(v) is str and v == x
-    return lambda v: _deep_eq(v, x)
 
 
 def _deep_eq(a: Any, b: Any) -> bool:
@@ -328,25 +397,12 @@ def _deep_eq(a: Any, b: Any) -> bool:
     return False
 
 
-def _compare_test(cmp: Callable[[Any, Any], bool], x: Any, at: str) -> _Test:
-    tx = type(x)
-    if tx in _NUM:
-        if not math.isfinite(x):
-            raise InvalidFilter(at, "NaN and Infinity are not allowed")
-        return lambda v: type(v) in _NUM and cmp(v, x)
-    if tx is str:
-        return lambda v: type(v) is str and cmp(v, x)
-    raise InvalidFilter(at, "must be a number or a string")
-
-
-def _in_test(values: list[Any]) -> _Test:
+def _in_test(values: list[Any]) -> Callable[[Any], bool]:
     nums = frozenset(x for x in values if type(x) in _NUM)
     strs = frozenset(x for x in values if type(x) is str)
     bools = frozenset(x for x in values if type(x) is bool)
     has_none = any(x is None for x in values)
     nested = tuple(x for x in values if type(x) in _SEQ or type(x) is dict)
-    if strs and not (nums or bools or has_none or nested):
-        return lambda v: type(v) is str and v in strs
 
     def inside(v: Any) -> bool:
         tv = type(v)

@@ -14,24 +14,46 @@ spec did not change.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, NamedTuple
 
 from core.errors import InvalidFilter, InvalidInput
-from core.filters import Predicate, compile_filter
+from core.filters import Hint, Predicate, compile_filter, index_hint, index_key, path_getter
 from core.ids import stable_id
 from core.models import Webhook
 from core.validation import validate_event_type
 
 log = logging.getLogger(__name__)
 
-_Entry = tuple[Webhook, Predicate | None]  # None: no filter, nothing to evaluate
+# (webhook, its compiled filter or None, the filter's index hint or None)
+_Entry = tuple[Webhook, Predicate | None, Hint | None]
 _Candidates = tuple[_Entry, ...]
+_Filtered = tuple[tuple[Webhook, Predicate], ...]
+_Getter = Callable[[Mapping[str, Any]], Any]
+
+
+class Bucket(NamedTuple):
+    """The subscribers of one (org, type), arranged so an event costs as little as possible.
+
+    `plain` have no filter; `filtered` have one that must run; `indexed` hold, per path, a table
+    from value to the webhooks whose filter requires that value there, so only the webhooks
+    the event's own value selects run their filter.
+    """
+
+    plain: tuple[Webhook, ...]
+    filtered: _Filtered
+    indexed: tuple[tuple[_Getter, dict[Any, _Filtered]], ...]
+
+
+_EMPTY = Bucket((), (), ())
 MEMO_SIZE = 65_536
+MIN_INDEXED = 4  # below this many webhooks on one path, calling their filters is cheaper
 
 
 class _OrgIndex:
@@ -40,11 +62,11 @@ class _OrgIndex:
     __slots__ = ("exact", "members", "wild")
 
     def __init__(
-        self, members: dict[str, _Entry], exact: dict[str, _Candidates], wild: tuple[tuple[str, _Entry], ...]
+        self, members: dict[str, _Entry], exact: dict[str, Bucket], wild: dict[str, _Candidates]
     ) -> None:
         self.members = members  # webhook id -> entry, the enabled, live webhooks only
-        self.exact = exact
-        self.wild = wild  # (type prefix, entry); "" for "*"
+        self.exact = exact  # event type -> candidates, wildcard subscribers merged in
+        self.wild = wild  # type prefix ("order." for "order.*", "" for "*") -> subscribers
 
 
 def _wild_prefix(pattern: str) -> str | None:
@@ -55,40 +77,100 @@ def _wild_prefix(pattern: str) -> str | None:
     return None
 
 
+def _prefixes(etype: str) -> Iterator[str]:
+    """Every wildcard prefix that can match `etype`: "", then up to each dot ("a.", "a.b.")."""
+    yield ""
+    i = etype.find(".")
+    while i != -1:
+        yield etype[: i + 1]
+        i = etype.find(".", i + 1)
+
+
 def _build_org(members: dict[str, _Entry]) -> _OrgIndex:
     exact: dict[str, list[_Entry]] = {}
-    wild: list[tuple[str, _Entry]] = []
+    wild: dict[str, list[_Entry]] = {}
     for entry in members.values():
         for pattern in dict.fromkeys(entry[0].event_types):  # dedupe, keep order
             prefix = _wild_prefix(pattern)
             if prefix is None:
                 exact.setdefault(pattern, []).append(entry)
             else:
-                wild.append((prefix, entry))
-    merged: dict[str, _Candidates] = {}
-    for etype, entries in exact.items():
-        merged[etype] = _merge(entries, etype, wild) if wild else tuple(entries)
-    return _OrgIndex(members, merged, tuple(wild))
+                wild.setdefault(prefix, []).append(entry)
+    frozen_wild = {prefix: tuple(entries) for prefix, entries in wild.items()}
+    merged = {etype: _merge(entries, etype, frozen_wild) for etype, entries in exact.items()}
+    return _OrgIndex(members, merged, frozen_wild)
 
 
-def _merge(entries: Iterable[_Entry], etype: str, wild: Iterable[tuple[str, _Entry]]) -> _Candidates:
-    out: dict[str, _Entry] = {e[0].id: e for e in entries}
-    for prefix, entry in wild:
-        if etype.startswith(prefix) and entry[0].id not in out:
-            out[entry[0].id] = entry
-    return tuple(out.values())
+def _merge(entries: list[_Entry], etype: str, wild: dict[str, _Candidates]) -> Bucket:
+    extra = [wild[p] for p in _prefixes(etype) if p in wild] if wild else None
+    unique: Iterable[_Entry] = entries
+    if extra:
+        out: dict[str, _Entry] = {e[0].id: e for e in entries}
+        for more in extra:
+            for e in more:
+                out.setdefault(e[0].id, e)
+        unique = out.values()
+    plain: list[Webhook] = []
+    filtered: list[tuple[Webhook, Predicate]] = []
+    by_path: dict[str, list[tuple[Webhook, Predicate, tuple[Any, ...]]]] = {}
+    for wh, pred, hint in unique:
+        if pred is None:
+            plain.append(wh)
+        elif hint is None:
+            filtered.append((wh, pred))
+        else:
+            by_path.setdefault(hint[0], []).append((wh, pred, hint[1]))
+    indexed: list[tuple[_Getter, dict[Any, _Filtered]]] = []
+    for path, members in by_path.items():
+        if len(members) < MIN_INDEXED:
+            filtered.extend((wh, pred) for wh, pred, _ in members)
+            continue
+        table: dict[Any, list[tuple[Webhook, Predicate]]] = {}
+        for wh, pred, values in members:
+            for key in dict.fromkeys(index_key(v) for v in values):  # 1 and 1.0: one key
+                table.setdefault(key, []).append((wh, pred))
+        indexed.append((path_getter(path), {k: tuple(v) for k, v in table.items()}))
+    return Bucket(tuple(plain), tuple(filtered), tuple(indexed))
 
 
-def _compile(webhook: Webhook) -> Predicate | None:
+def _bucket_ids(bucket: Bucket) -> Iterator[str]:
+    yield from (wh.id for wh in bucket.plain)
+    yield from (wh.id for wh, _ in bucket.filtered)
+    for _, table in bucket.indexed:
+        for hits in table.values():
+            yield from (wh.id for wh, _ in hits)
+
+
+def _patch_org(old: _OrgIndex, members: dict[str, _Entry], ids: set[str], types: set[str]) -> _OrgIndex:
+    """`old` with the buckets of `types` recomputed, when only exact subscriptions changed.
+
+    Wildcard subscribers are untouched (else the caller rebuilds), so each bucket is its exact
+    subscribers minus the changed ids, plus the changed ids' new entries, merged with `wild`.
+    """
+    exact = dict(old.exact)
+    for etype in types:
+        bucket = old.exact.get(etype)
+        was = dict.fromkeys(_bucket_ids(bucket)) if bucket is not None else {}
+        # Unchanged ids keep their entry in `members`; changed ones are added from there too.
+        kept = [members[i] for i in was if i not in ids and etype in members[i][0].event_types]
+        kept += [members[i] for i in ids if i in members and etype in members[i][0].event_types]
+        if kept:
+            exact[etype] = _merge(kept, etype, old.wild)
+        else:
+            exact.pop(etype, None)
+    return _OrgIndex(members, exact, old.wild)
+
+
+def _entry(webhook: Webhook) -> _Entry:
     if not webhook.filter:
-        return None
+        return webhook, None, None
     try:
-        return compile_filter(webhook.filter)
+        return webhook, compile_filter(webhook.filter), index_hint(webhook.filter)
     except InvalidFilter as exc:
         # The API validates filters on write; one bad stored document must not stop matching
         # for everybody else, so it matches nothing until it is fixed.
         log.warning("webhook=%s filter refused, matching nothing: %s", webhook.id, exc)
-        return _never
+        return webhook, _never, None
 
 
 def _never(_event: Mapping[str, Any]) -> bool:
@@ -97,6 +179,19 @@ def _never(_event: Mapping[str, Any]) -> bool:
 
 def _live(webhook: Webhook) -> bool:
     return webhook.enabled and not webhook.deleted
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    # A build allocates millions of long-lived objects and frees none: the cyclic GC would only
+    # walk them again and again (half the build time at 100k webhooks).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 _SHARDS = 256
@@ -119,13 +214,14 @@ class RuleSnapshot:
     __slots__ = ("_by_org", "_count", "_memo", "_shards", "version")
 
     def __init__(self, version: int, webhooks: Mapping[str, Webhook]) -> None:
-        shards: list[dict[str, Webhook]] = [{} for _ in range(_SHARDS)]
-        grouped: dict[str, dict[str, _Entry]] = {}
-        for wid, wh in webhooks.items():
-            shards[_shard(wid)][wid] = wh
-            if _live(wh):
-                grouped.setdefault(wh.org, {})[wid] = (wh, _compile(wh))
-        by_org = {org: _build_org(m) for org, m in grouped.items()}
+        with _gc_paused():
+            shards: list[dict[str, Webhook]] = [{} for _ in range(_SHARDS)]
+            grouped: dict[str, dict[str, _Entry]] = {}
+            for wid, wh in webhooks.items():
+                shards[_shard(wid)][wid] = wh
+                if _live(wh):
+                    grouped.setdefault(wh.org, {})[wid] = _entry(wh)
+            by_org = {org: _build_org(m) for org, m in grouped.items()}
         self._init(version, shards, by_org)
 
     def _init(self, version: int, shards: list[dict[str, Webhook]], by_org: dict[str, _OrgIndex]) -> None:
@@ -133,7 +229,7 @@ class RuleSnapshot:
         self._shards = shards
         self._count = sum(len(s) for s in shards)
         self._by_org = by_org
-        self._memo: dict[tuple[str, str], _Candidates] = {}
+        self._memo: dict[tuple[str, str], Bucket] = {}
 
     def __len__(self) -> int:
         return self._count
@@ -151,19 +247,21 @@ class RuleSnapshot:
     def get(self, webhook_id: str) -> Webhook | None:
         return self._shards[_shard(webhook_id)].get(webhook_id)
 
-    def candidates(self, org: str, event_type: str) -> _Candidates:
+    def candidates(self, org: str, event_type: str) -> Bucket:
         """Webhooks of `org` subscribed to `event_type`, before their filters are applied."""
         index = self._by_org.get(org)
         if index is None:
-            return ()
+            return _EMPTY
         found = index.exact.get(event_type)
-        if found is not None or not index.wild:
-            return found or ()
+        if found is not None:
+            return found
+        if not index.wild:
+            return _EMPTY
         key = (org, event_type)
         memo = self._memo
         found = memo.get(key)
         if found is None:
-            found = _merge((), event_type, index.wild)
+            found = _merge([], event_type, index.wild)
             if len(memo) >= MEMO_SIZE:
                 del memo[next(iter(memo))]  # FIFO: cheap, and good enough for a bounded cache
             memo[key] = found
@@ -174,13 +272,40 @@ class RuleSnapshot:
         etype = event.get("type")
         if type(org) is not str or type(etype) is not str:
             return []
-        return [wh for wh, pred in self.candidates(org, etype) if pred is None or pred(event)]
+        plain, filtered, indexed = self.candidates(org, etype)
+        if not filtered and not indexed:
+            return list(plain)
+        out = list(plain)
+        for wh, pred in filtered:
+            if pred(event):
+                out.append(wh)
+        for get, table in indexed:
+            hits = table.get(index_key(get(event)))  # a missing value gives None: no hits
+            if hits is not None:
+                for wh, pred in hits:
+                    if pred(event):
+                        out.append(wh)
+        return out
 
     def with_changes(self, upserts: Iterable[Webhook], deletes: Iterable[str], version: int) -> RuleSnapshot:
-        """A new snapshot with `upserts` applied, then `deletes`; this one is left untouched."""
+        """A new snapshot with `upserts` applied, then `deletes`; this one is left untouched.
+
+        Only the hash shards and orgs that changed are copied; an org whose exact subscriptions
+        changed a little gets only those event types' buckets rebuilt.
+        """
+        with _gc_paused():
+            return self._with_changes(upserts, deletes, version)
+
+    def _with_changes(self, upserts: Iterable[Webhook], deletes: Iterable[str], version: int) -> RuleSnapshot:
         shards = list(self._shards)
         copied: set[int] = set()
         touched: dict[str, dict[str, _Entry]] = {}  # org -> copy of its members, edited in place
+        changed: dict[str, set[str]] = {}  # org -> ids whose entry left or joined it
+        patterns: dict[str, set[str]] = {}  # org -> event type patterns of those entries
+
+        def note(org: str, webhook: Webhook) -> None:
+            changed.setdefault(org, set()).add(webhook.id)
+            patterns.setdefault(org, set()).update(webhook.event_types)
 
         def shard(webhook_id: str) -> dict[str, Webhook]:
             n = _shard(webhook_id)
@@ -199,6 +324,7 @@ class RuleSnapshot:
             old = shard(webhook_id).pop(webhook_id, None)
             if old is None or not _live(old):
                 return old, None
+            note(old.org, old)
             return old, members(old.org).pop(webhook_id, None)
 
         for wh in upserts:
@@ -206,15 +332,20 @@ class RuleSnapshot:
             shard(wh.id)[wh.id] = wh
             if _live(wh):
                 reuse = old_entry is not None and old is not None and old.filter == wh.filter
-                members(wh.org)[wh.id] = (wh, old_entry[1] if reuse and old_entry else _compile(wh))
+                members(wh.org)[wh.id] = (wh, *old_entry[1:]) if reuse and old_entry else _entry(wh)
+                note(wh.org, wh)
         for webhook_id in deletes:
             drop(webhook_id)
         by_org = dict(self._by_org)
         for org, m in touched.items():
-            if m:
+            old_index = by_org.get(org)
+            ids, pats = changed.get(org, set()), patterns.get(org, set())
+            if not m:
+                by_org.pop(org, None)
+            elif old_index is None or len(ids) * 4 > len(m) or any(_wild_prefix(p) is not None for p in pats):
                 by_org[org] = _build_org(m)
             else:
-                by_org.pop(org, None)
+                by_org[org] = _patch_org(old_index, m, ids, pats)
         snap = RuleSnapshot.__new__(RuleSnapshot)
         snap._init(version, shards, by_org)
         return snap

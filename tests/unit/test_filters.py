@@ -11,7 +11,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from core.errors import InvalidFilter
-from core.filters import MAX_DEPTH, MAX_NODES, MAX_REGEX, compile_filter, validate_filter
+from core.filters import (
+    MAX_DEPTH,
+    MAX_NODES,
+    MAX_REGEX,
+    compile_filter,
+    index_hint,
+    index_key,
+    path_getter,
+    validate_filter,
+)
 
 # ---------------------------------------------------------------- reference evaluator
 
@@ -187,7 +196,7 @@ def test_each_operator_agrees_with_reference(op: str, data: st.DataObject) -> No
     for flt in flts:
         predicate = compile_filter(flt)
         for event in batch:
-            assert predicate(event) == ref_match(event, flt), (flt, event)
+            assert predicate(event) is ref_match(event, flt), (flt, event)
 
 
 @settings(max_examples=settings().max_examples * 5)
@@ -195,7 +204,7 @@ def test_each_operator_agrees_with_reference(op: str, data: st.DataObject) -> No
 def test_random_filters_agree_with_reference(flt: dict[str, Any], batch: list[dict[str, Any]]) -> None:
     predicate = compile_filter(flt)
     for event in batch:
-        assert predicate(event) == ref_match(event, flt), (flt, event)
+        assert predicate(event) is ref_match(event, flt), (flt, event)
 
 
 # ---------------------------------------------------------------- examples
@@ -333,6 +342,59 @@ def test_match_never_raises_on_odd_events() -> None:
     for data in [None, 1, "s", [1, 2], {"a": [1]}, {"a": {"b": "x"}}, {"s": 5, "l": {"x": 1}}, {"l": [1]}]:
         assert predicate({"type": "t", "data": data}) in (True, False)
     assert predicate({"data": {"a": {"b": [2]}, "s": "x", "l": [1]}}) is True
+
+
+def test_filters_of_one_shape_share_compiled_code() -> None:
+    from core.filters import _template
+
+    a = compile_filter({"data.shape_test": {"$gte": 1}, "type": "x"})
+    before = _template.cache_info()
+    b = compile_filter({"data.other": {"$gte": 500}, "type": "y"})
+    after = _template.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert a.__code__ is b.__code__
+    assert b({"type": "y", "data": {"other": 500}}) and not a({"type": "y", "data": {"shape_test": 5}})
+
+
+def test_filter_values_never_become_code() -> None:
+    hostile = "__import__('os') or exit(1) # ')\\n\""  # no dot: a single path segment
+    spec = {f"data.{hostile}": hostile, "type": {"$regex": hostile[:10], "$in": [hostile]}}
+    predicate = compile_filter(spec)
+    assert predicate({"type": hostile, "data": {hostile: hostile}}) is True
+    assert predicate({"type": "x", "data": {}}) is False
+
+
+@pytest.mark.parametrize(
+    ("flt", "hint"),
+    [
+        ({"data.c": "x"}, ("data.c", ("x",))),
+        ({"data.c": {"$eq": 5, "$ne": 6}}, ("data.c", (5,))),
+        ({"data.c": {"$in": [1, "a", None]}}, ("data.c", (1, "a", None))),
+        ({"data.n": {"$gt": 1}, "data.c": True}, ("data.c", (True,))),
+        ({"$and": [{"data.n": {"$gt": 1}}, {"data.c": 2}]}, ("data.c", (2,))),
+        ({"$or": [{"data.c": 1}, {"data.c": 2}]}, None),
+        ({"$not": {"data.c": 1}}, None),
+        ({"data.c": {"$ne": 1}}, None),
+        ({"data.c": {"$in": [[1]]}}, None),
+        ({"data.c": {"a": 1}}, None),
+    ],
+)
+def test_index_hint(flt: dict[str, Any], hint: Any) -> None:
+    validate_filter(flt)
+    assert index_hint(flt) == hint
+
+
+def test_index_key_follows_filter_equality() -> None:
+    assert index_key(1) == index_key(1.0) != index_key(True)
+    assert index_key("1") != index_key(1) and index_key(None) == ("z", None)
+    assert index_key([1]) is None and index_key({"a": 1}) is None
+
+
+def test_path_getter() -> None:
+    get = path_getter("data.items.1.sku")
+    assert get({"data": {"items": [{}, {"sku": "x"}]}}) == "x"
+    assert index_key(get({"data": {"items": [{}]}})) is None
+    assert path_getter("data.items.1.sku") is get
 
 
 def test_regexes_are_cached() -> None:

@@ -135,6 +135,111 @@ def test_with_changes_equals_a_fresh_build(
     assert {w.id for w in s} == set(current)
 
 
+BACKGROUND = [
+    wh(
+        f"bg{i}",
+        "o",
+        (["A", "B", "x.a", "x.*", "*"][i % 5],),
+        filter={"data.n": {"$gt": 0}} if i % 3 else None,
+    )
+    for i in range(40)
+]
+exact_hooks = st.builds(
+    wh,
+    st.sampled_from(["w1", "w2", "w3", "bg0", "bg1", "bg5"]),
+    st.just("o"),
+    st.lists(st.sampled_from(["A", "B", "x.a", "x.b"]), min_size=1, max_size=2).map(tuple),
+    enabled=st.booleans(),
+    filter=st.sampled_from([None, {"data.n": {"$lte": 0}}]),
+)
+
+
+@settings(max_examples=settings().max_examples * 4)
+@given(
+    steps=st.lists(
+        st.tuples(st.lists(exact_hooks, max_size=3), st.lists(st.sampled_from(["w1", "bg1"]))), max_size=4
+    )
+)
+def test_patched_orgs_equal_a_fresh_build(steps: list[tuple[list[Webhook], list[str]]]) -> None:
+    # Big org, few exact-only changes: the incremental path (_patch_org), next to wildcard subscribers.
+    current = {h.id: h for h in BACKGROUND}
+    s = RuleSnapshot(0, current)
+    for version, (ups, dels) in enumerate(steps, 1):
+        s = s.with_changes(ups, dels, version)
+        current.update({h.id: h for h in ups})
+        for d in dels:
+            current.pop(d, None)
+    fresh = RuleSnapshot(len(steps), current)
+    for etype in ("A", "B", "x.a", "x.b", "x.c", "y"):
+        for n in (-1, 1):
+            assert ids(s, ev("o", etype, n=n)) == ids(fresh, ev("o", etype, n=n))
+
+
+def test_small_changes_patch_instead_of_rebuilding(monkeypatch: pytest.MonkeyPatch) -> None:
+    import core.rules
+
+    calls: list[str] = []
+    real_build, real_patch = core.rules._build_org, core.rules._patch_org
+
+    def build(*args: Any) -> Any:
+        calls.append("build")
+        return real_build(*args)
+
+    def patch(*args: Any) -> Any:
+        calls.append("patch")
+        return real_patch(*args)
+
+    monkeypatch.setattr(core.rules, "_build_org", build)
+    monkeypatch.setattr(core.rules, "_patch_org", patch)
+    s = RuleSnapshot(0, {h.id: h for h in BACKGROUND})
+    calls.clear()
+    s.with_changes([wh("new", "o", ("A",))], [], 1)
+    s.with_changes([wh("new", "o", ("x.*",))], [], 2)  # a wildcard moved: rebuild the org
+    assert calls == ["patch", "build"]
+
+
+KEYS_ = st.sampled_from([1, 1.0, 2, True, False, "1", "a", None])
+EVENT_DATA = st.fixed_dictionaries({"k": KEYS_, "j": KEYS_, "n": st.sampled_from([-1, 1])})
+indexable = st.one_of(
+    st.builds(lambda p, v: {p: v}, st.sampled_from(["data.k", "data.j"]), KEYS_),
+    st.builds(lambda v: {"data.k": {"$eq": v}}, KEYS_),
+    st.builds(lambda vs: {"data.k": {"$in": vs}}, st.lists(KEYS_, max_size=3)),
+    st.builds(lambda v: {"$and": [{"data.n": {"$gt": 0}}, {"data.k": v}]}, KEYS_),
+    st.builds(lambda v: {"data.k": v, "data.n": {"$lte": 0}}, KEYS_),
+    st.just({"data.n": {"$gt": 0}}),
+    st.just({}),
+)
+
+
+@settings(max_examples=settings().max_examples * 4)
+@given(
+    filters=st.lists(indexable, min_size=1, max_size=24),
+    events=st.lists(
+        st.fixed_dictionaries({"k": KEYS_, "j": KEYS_, "n": st.sampled_from([-1, 1])}), max_size=6
+    ),
+)
+def test_indexed_buckets_match_like_running_every_filter(
+    filters: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> None:
+    from core.filters import compile_filter
+
+    hooks = [wh(f"w{i}", filter=f or None) for i, f in enumerate(filters)]
+    s = snap(*hooks)
+    for data in [*events, {}, {"k": [1]}]:
+        event = ev(**data)
+        expected = sorted(h.id for h in hooks if compile_filter(h.filter)(event))
+        assert ids(s, event) == expected, (data, filters)
+
+
+def test_equality_filters_are_indexed() -> None:
+    hooks = [wh(f"c{i}", filter={"data.customer": f"cus_{i}"}) for i in range(100)]
+    s = snap(*hooks, wh("any"))
+    bucket = s.candidates("o", "A")
+    assert len(bucket.indexed) == 1 and not bucket.filtered and len(bucket.indexed[0][1]) == 100
+    assert ids(s, ev(customer="cus_7")) == ["any", "c7"]
+    assert ids(s, ev(customer="nobody")) == ids(s, ev()) == ["any"]
+
+
 def test_derived_topic() -> None:
     assert derived_topic("events.", "EVENT_A") == "events.EVENT_A"
     assert derived_topic("events.", "billing:invoice.paid") == "events.billing_invoice.paid"
