@@ -163,11 +163,20 @@ start_prometheus() {
 # ---- main ------------------------------------------------------------------------------------
 ensure_apt_packages || fail install "$INSTALL_WHY"
 
-# Start everything first and wait afterwards: the JVM and the Erlang VM boot in parallel.
-start_ferretdb || true
+# Start everything first and wait afterwards: the JVM and the Erlang VM boot in parallel. RabbitMQ
+# and Prometheus need no build, so they boot while Maven fetches Kafka's jars (network-bound) in
+# the background and Go builds FerretDB (CPU-bound) here; start_kafka then finds the jars current,
+# or retries the fetch itself and reports why it failed.
 start_rabbitmq || true
-start_kafka || true
 start_prometheus || true
+jars_pid=""
+if ! pid_of kafka >/dev/null; then
+  ensure_kafka_jars &
+  jars_pid=$!
+fi
+start_ferretdb || true
+[[ -z $jars_pid ]] || wait "$jars_pid" || true
+start_kafka || true
 
 # Every service is checked, also one that was already running: "up" means answering.
 is_failed() { [[ " ${FAILED[*]} " == *" $1 "* ]]; }
