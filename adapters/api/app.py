@@ -23,6 +23,7 @@ from adapters import mongo
 from adapters.api import errors, ingest, orgs
 from adapters.api.auth import AdminAuth, KeyAuth
 from adapters.api.context import ApiContext, ApiHooks, EventProducer, NoHooks
+from adapters.api.fastpath import ApiApp
 from adapters.api.limits import BodyLimit
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
@@ -50,7 +51,8 @@ def create_app(
     db: AsyncDatabase[Doc] | None = None,
     hooks: ApiHooks | None = None,
     extra_routers: Sequence[APIRouter] = (),
-) -> FastAPI:
+    fast_ingest_path: bool = True,
+) -> ApiApp:
     api = api or ApiSettings()
     kafka = kafka or KafkaSettings()
     mongo_settings = mongo_settings or MongoSettings()
@@ -79,7 +81,7 @@ def create_app(
         if owned_db:
             await the_db.client.close()
 
-    app = FastAPI(
+    app = ApiApp(
         title="events-distribution-platform",
         version="0.1.0",
         description="Send events; every webhook whose rules match gets them, signed, with retries.",
@@ -87,12 +89,15 @@ def create_app(
     )
     app.state.ctx = ctx
     errors.install(app)
-    app.include_router(ingest.router(ctx))
+    fast_ingest = ingest.Ingest(ctx)
+    app.include_router(ingest.router(fast_ingest, api.max_batch_events))
     app.include_router(orgs.router(ctx))
     app.include_router(_health_router(ctx))
     for extra in extra_routers:
         app.include_router(extra)
     app.add_middleware(BodyLimit, max_bytes=api.max_body_bytes)
+    if fast_ingest_path:
+        app.enable_fast_ingest(fast_ingest, api.max_body_bytes)
     _declare_security(app)
     return app
 

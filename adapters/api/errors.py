@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from core.errors import BrokerUnavailable, Forbidden, InvalidInput, NotFound, Unauthorized
+from core.errors import BrokerUnavailable, Forbidden, InvalidInput, NotFound, PlatformError, Unauthorized
 
 log = logging.getLogger(__name__)
 
@@ -73,38 +73,32 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": _CODES.get(s, "error")} for s in statuses}
 
 
-async def _invalid(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InvalidInput)
-    if isinstance(exc, MalformedBody):
-        return error_response(400, "malformed", exc.message, exc.field)
-    return error_response(422, "invalid", exc.message, exc.field)
+def classify(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, str]]:
+    """(status, code, message, field, headers) for any exception: the one mapping to HTTP."""
+    if isinstance(exc, InvalidInput):
+        status = 400 if isinstance(exc, MalformedBody) else 422
+        return status, _CODES[status], exc.message, exc.field, {}
+    if isinstance(exc, Unauthorized):
+        return 401, "unauthorized", str(exc), None, {"WWW-Authenticate": "Bearer"}
+    if isinstance(exc, Forbidden):
+        return 403, "forbidden", str(exc), None, {}
+    if isinstance(exc, NotFound):
+        return 404, "not_found", str(exc), None, {}
+    if isinstance(exc, BrokerUnavailable):
+        log.warning("dependency unavailable: %s", exc)
+        # The detail (addresses, topology) is for the log; the client learns which and when to retry.
+        what = str(exc).split(" ", 1)[0].rstrip(":") or "a dependency"
+        return 503, "unavailable", f"{what} is unavailable; retry later", None, {"Retry-After": "1"}
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        return status, _CODES.get(status, "error"), str(exc.detail), None, dict(exc.headers or {})
+    log.error("unhandled error", exc_info=exc)
+    return 500, "internal", "internal error", None, {}
 
 
-async def _unauthorized(_: Request, exc: Exception) -> Response:
-    return error_response(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"})
-
-
-async def _forbidden(_: Request, exc: Exception) -> Response:
-    return error_response(403, "forbidden", str(exc), getattr(exc, "field", None))
-
-
-async def _not_found(_: Request, exc: Exception) -> Response:
-    return error_response(404, "not_found", str(exc))
-
-
-async def _unavailable(_: Request, exc: Exception) -> Response:
-    log.warning("dependency unavailable: %s", exc)
-    # The detail (addresses, topology) is for the log; the client learns which and when to retry.
-    what = str(exc).split(" ", 1)[0].rstrip(":") or "a dependency"
-    return error_response(
-        503, "unavailable", f"{what} is unavailable; retry later", headers={"Retry-After": "1"}
-    )
-
-
-async def _http(_: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    code = _CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+async def _platform(_: Request, exc: Exception) -> Response:
+    status, code, message, field, headers = classify(exc)
+    return error_response(status, code, message, field, headers)
 
 
 async def _validation(_: Request, exc: Exception) -> Response:
@@ -117,17 +111,7 @@ async def _validation(_: Request, exc: Exception) -> Response:
     return error_response(422, "invalid", str(first.get("msg", "invalid request")), field)
 
 
-async def _internal(_: Request, exc: Exception) -> Response:
-    log.exception("unhandled error", exc_info=exc)
-    return error_response(500, "internal", "internal error")
-
-
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(InvalidInput, _invalid)
-    app.add_exception_handler(Unauthorized, _unauthorized)
-    app.add_exception_handler(Forbidden, _forbidden)
-    app.add_exception_handler(NotFound, _not_found)
-    app.add_exception_handler(BrokerUnavailable, _unavailable)
-    app.add_exception_handler(HTTPException, _http)
+    for exc_type in (PlatformError, HTTPException, Exception):
+        app.add_exception_handler(exc_type, _platform)
     app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(Exception, _internal)

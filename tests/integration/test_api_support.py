@@ -33,8 +33,8 @@ from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettin
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
 
 
-def require_services() -> None:
-    for port, name in ((9092, "Kafka"), (27017, "FerretDB")):
+def require_services(kafka: bool = True) -> None:
+    for port, name in ((9092, "Kafka"), (27017, "FerretDB"))[0 if kafka else 1 :]:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
         except OSError:
@@ -74,6 +74,18 @@ def consume(kafka: KafkaSettings, count: int, timeout_s: float = 15.0) -> list[t
     return out
 
 
+def topic_size(kafka: KafkaSettings) -> int:
+    """Records in the topic so far (sum of high watermarks)."""
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap, "group.id": f"g{uuid.uuid4().hex}"})
+    try:
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(kafka.topic, p), timeout=10)[1]
+            for p in range(kafka.partitions)
+        )
+    finally:
+        consumer.close()
+
+
 @dataclass
 class ApiEnv:
     app: FastAPI
@@ -91,7 +103,11 @@ class ApiEnv:
 
 @asynccontextmanager
 async def api_env(
-    *, producer_overrides: dict[str, Any] | None = None, message_timeout_ms: int = 10_000, **api: Any
+    *,
+    producer_overrides: dict[str, Any] | None = None,
+    message_timeout_ms: int = 10_000,
+    fast_ingest_path: bool = True,
+    **api: Any,
 ) -> AsyncIterator[ApiEnv]:
     require_services()
     kafka, mongo_settings = namespace()
@@ -109,6 +125,7 @@ async def api_env(
             AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
             producer=producer,
             db=db,
+            fast_ingest_path=fast_ingest_path,
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.services
 
 @pytest.fixture
 async def db() -> AsyncIterator[AsyncDatabase[Doc]]:
-    require_services()
+    require_services(kafka=False)
     _, settings = namespace()
     client = mongo.client(settings)
     database = client[settings.database]
