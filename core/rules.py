@@ -2,14 +2,17 @@
 
 `match(event)` is on the hot path of every event, so the work is done when a snapshot is built:
 
-* per org, a dict `event type -> ((webhook, predicate), ...)` whose lists already include the
-  webhooks subscribed through `prefix.*` or `*` (merged once per known type at build time);
+* per org, a dict `event type -> Bucket` whose buckets already include the webhooks subscribed
+  through `prefix.*` or `*` (merged once per known type at build time);
+* in a bucket, webhooks without a filter are a plain tuple, and filters that require an equality
+  (`{"data.customer": "c_1"}`) are indexed by that value, so an event only runs the filters its
+  own value selects;
 * per org, the wildcard subscriptions, consulted only for types no webhook names exactly; their
-  merged lists are memoised per (org, type) in a bounded cache.
+  buckets are memoised per (org, type) in a bounded cache.
 
-A match is then one or two dict lookups plus the webhooks' own filters. `with_changes` copies
-the top-level maps and rebuilds only the orgs that changed, reusing compiled filters whose
-spec did not change.
+A match is then two or three dict lookups plus the filters that are left. `with_changes` copies
+only the hash shards and orgs that changed and reuses compiled filters whose spec did not change.
+Measured figures: bench/match_bench.py and bench/results/match-*.json.
 """
 
 from __future__ import annotations
@@ -198,8 +201,22 @@ _SHARDS = 256
 
 
 def _shard(webhook_id: str) -> int:
-    # A stable hash (not hash()): a snapshot may be pickled into a process with another seed.
+    # crc32, not hash(): the same id lands in the same shard in every process.
     return zlib.crc32(webhook_id.encode()) & (_SHARDS - 1)
+
+
+class _Org:
+    """An org's live webhooks, and its index once something asked for it.
+
+    The index is built on first use and then cached here. Orgs that did not change are shared
+    between snapshot versions, so the cache is too; building is a pure function of `webhooks`.
+    """
+
+    __slots__ = ("index", "webhooks")
+
+    def __init__(self, webhooks: dict[str, Webhook], index: _OrgIndex | None = None) -> None:
+        self.webhooks = webhooks
+        self.index = index
 
 
 class RuleSnapshot:
@@ -208,27 +225,29 @@ class RuleSnapshot:
     `get` returns any webhook it was given, disabled or tombstoned ones included (a delivery
     worker needs to see that a webhook was disabled); `match` only considers enabled, live ones.
     Webhooks are kept in hash shards so that `with_changes` copies only the shards it touches
-    (copying one dict of a million entries costs ~35 ms).
+    (copying one dict of a million entries costs ~35 ms). An org's index (compiled filters,
+    buckets) is built the first time one of its events is matched, or by `warm()`: a snapshot
+    used only for `get` (delivery workers) never compiles a filter.
     """
 
-    __slots__ = ("_by_org", "_count", "_memo", "_shards", "version")
+    __slots__ = ("_count", "_memo", "_orgs", "_shards", "version")
 
     def __init__(self, version: int, webhooks: Mapping[str, Webhook]) -> None:
         with _gc_paused():
             shards: list[dict[str, Webhook]] = [{} for _ in range(_SHARDS)]
-            grouped: dict[str, dict[str, _Entry]] = {}
+            grouped: dict[str, dict[str, Webhook]] = {}
             for wid, wh in webhooks.items():
                 shards[_shard(wid)][wid] = wh
                 if _live(wh):
-                    grouped.setdefault(wh.org, {})[wid] = _entry(wh)
-            by_org = {org: _build_org(m) for org, m in grouped.items()}
-        self._init(version, shards, by_org)
+                    grouped.setdefault(wh.org, {})[wid] = wh
+            orgs = {org: _Org(m) for org, m in grouped.items()}
+        self._init(version, shards, orgs)
 
-    def _init(self, version: int, shards: list[dict[str, Webhook]], by_org: dict[str, _OrgIndex]) -> None:
+    def _init(self, version: int, shards: list[dict[str, Webhook]], orgs: dict[str, _Org]) -> None:
         self.version = version
         self._shards = shards
         self._count = sum(len(s) for s in shards)
-        self._by_org = by_org
+        self._orgs = orgs
         self._memo: dict[tuple[str, str], Bucket] = {}
 
     def __len__(self) -> int:
@@ -242,14 +261,30 @@ class RuleSnapshot:
             yield from shard.values()
 
     def __repr__(self) -> str:
-        return f"RuleSnapshot(version={self.version}, webhooks={self._count}, orgs={len(self._by_org)})"
+        return f"RuleSnapshot(version={self.version}, webhooks={self._count}, orgs={len(self._orgs)})"
 
     def get(self, webhook_id: str) -> Webhook | None:
         return self._shards[_shard(webhook_id)].get(webhook_id)
 
+    def warm(self) -> None:
+        """Build every org's index now rather than on its first event."""
+        with _gc_paused():
+            for org in self._orgs.values():
+                if org.index is None:
+                    org.index = _build_org({i: _entry(w) for i, w in org.webhooks.items()})
+
+    def _index(self, org: str) -> _OrgIndex | None:
+        found = self._orgs.get(org)
+        if found is None:
+            return None
+        if found.index is None:
+            with _gc_paused():
+                found.index = _build_org({i: _entry(w) for i, w in found.webhooks.items()})
+        return found.index
+
     def candidates(self, org: str, event_type: str) -> Bucket:
         """Webhooks of `org` subscribed to `event_type`, before their filters are applied."""
-        index = self._by_org.get(org)
+        index = self._index(org)
         if index is None:
             return _EMPTY
         found = index.exact.get(event_type)
@@ -263,7 +298,10 @@ class RuleSnapshot:
         if found is None:
             found = _merge([], event_type, index.wild)
             if len(memo) >= MEMO_SIZE:
-                del memo[next(iter(memo))]  # FIFO: cheap, and good enough for a bounded cache
+                try:
+                    del memo[next(iter(memo))]  # FIFO: cheap, and good enough for a bounded cache
+                except (RuntimeError, KeyError, StopIteration):  # another thread got there first
+                    memo.clear()
             memo[key] = found
         return found
 
@@ -290,65 +328,69 @@ class RuleSnapshot:
     def with_changes(self, upserts: Iterable[Webhook], deletes: Iterable[str], version: int) -> RuleSnapshot:
         """A new snapshot with `upserts` applied, then `deletes`; this one is left untouched.
 
-        Only the hash shards and orgs that changed are copied; an org whose exact subscriptions
-        changed a little gets only those event types' buckets rebuilt.
+        Only the hash shards and orgs that changed are copied. An org whose index was built gets
+        a new one at once, reusing compiled filters whose spec did not change, and rebuilding
+        only the buckets of the event types involved when a few exact subscriptions changed.
         """
         with _gc_paused():
-            return self._with_changes(upserts, deletes, version)
+            shards = list(self._shards)
+            copied: set[int] = set()
+            edits: dict[str, dict[str, Webhook | None]] = {}  # org -> id -> new version, None: gone
 
-    def _with_changes(self, upserts: Iterable[Webhook], deletes: Iterable[str], version: int) -> RuleSnapshot:
-        shards = list(self._shards)
-        copied: set[int] = set()
-        touched: dict[str, dict[str, _Entry]] = {}  # org -> copy of its members, edited in place
-        changed: dict[str, set[str]] = {}  # org -> ids whose entry left or joined it
-        patterns: dict[str, set[str]] = {}  # org -> event type patterns of those entries
+            def swap(webhook_id: str, new: Webhook | None) -> None:
+                n = _shard(webhook_id)
+                if n not in copied:
+                    shards[n] = dict(shards[n])
+                    copied.add(n)
+                old = shards[n].pop(webhook_id, None)
+                if old is not None and _live(old):
+                    edits.setdefault(old.org, {})[webhook_id] = None
+                if new is not None:
+                    shards[n][webhook_id] = new
+                    if _live(new):
+                        edits.setdefault(new.org, {})[webhook_id] = new
 
-        def note(org: str, webhook: Webhook) -> None:
-            changed.setdefault(org, set()).add(webhook.id)
-            patterns.setdefault(org, set()).update(webhook.event_types)
-
-        def shard(webhook_id: str) -> dict[str, Webhook]:
-            n = _shard(webhook_id)
-            if n not in copied:
-                shards[n] = dict(shards[n])
-                copied.add(n)
-            return shards[n]
-
-        def members(org: str) -> dict[str, _Entry]:
-            if org not in touched:
-                current = self._by_org.get(org)
-                touched[org] = dict(current.members) if current else {}
-            return touched[org]
-
-        def drop(webhook_id: str) -> tuple[Webhook | None, _Entry | None]:
-            old = shard(webhook_id).pop(webhook_id, None)
-            if old is None or not _live(old):
-                return old, None
-            note(old.org, old)
-            return old, members(old.org).pop(webhook_id, None)
-
-        for wh in upserts:
-            old, old_entry = drop(wh.id)
-            shard(wh.id)[wh.id] = wh
-            if _live(wh):
-                reuse = old_entry is not None and old is not None and old.filter == wh.filter
-                members(wh.org)[wh.id] = (wh, *old_entry[1:]) if reuse and old_entry else _entry(wh)
-                note(wh.org, wh)
-        for webhook_id in deletes:
-            drop(webhook_id)
-        by_org = dict(self._by_org)
-        for org, m in touched.items():
-            old_index = by_org.get(org)
-            ids, pats = changed.get(org, set()), patterns.get(org, set())
-            if not m:
-                by_org.pop(org, None)
-            elif old_index is None or len(ids) * 4 > len(m) or any(_wild_prefix(p) is not None for p in pats):
-                by_org[org] = _build_org(m)
-            else:
-                by_org[org] = _patch_org(old_index, m, ids, pats)
+            for wh in upserts:
+                swap(wh.id, wh)
+            for webhook_id in deletes:
+                swap(webhook_id, None)
+            orgs = dict(self._orgs)
+            for org, changes in edits.items():
+                updated = _apply(self._orgs.get(org), changes)
+                if updated is None:
+                    orgs.pop(org, None)
+                else:
+                    orgs[org] = updated
         snap = RuleSnapshot.__new__(RuleSnapshot)
-        snap._init(version, shards, by_org)
+        snap._init(version, shards, orgs)
         return snap
+
+
+def _apply(old: _Org | None, changes: dict[str, Webhook | None]) -> _Org | None:
+    webhooks = dict(old.webhooks) if old else {}
+    for webhook_id, new in changes.items():
+        if new is None:
+            webhooks.pop(webhook_id, None)
+        else:
+            webhooks[webhook_id] = new
+    if not webhooks:
+        return None
+    if old is None or old.index is None:
+        return _Org(webhooks)  # indexed on first use
+    members = dict(old.index.members)
+    patterns: set[str] = set()
+    for webhook_id, new in changes.items():
+        prev = members.pop(webhook_id, None)
+        if prev is not None:
+            patterns.update(prev[0].event_types)
+        if new is not None:
+            reuse = prev is not None and prev[0].filter == new.filter
+            members[webhook_id] = (new, prev[1], prev[2]) if reuse and prev else _entry(new)
+            patterns.update(new.event_types)
+    ids = set(changes)
+    if len(ids) * 4 > len(members) or any(_wild_prefix(p) is not None for p in patterns):
+        return _Org(webhooks, _build_org(members))
+    return _Org(webhooks, _patch_org(old.index, members, ids, patterns))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -27,6 +27,12 @@ def ids(snapshot: RuleSnapshot, event: dict[str, Any]) -> list[str]:
     return sorted(w.id for w in snapshot.match(event))
 
 
+def members(s: RuleSnapshot, org: str) -> dict[str, Any]:
+    index = s._orgs[org].index
+    assert index is not None
+    return index.members
+
+
 def snap(*hooks: Webhook, version: int = 1) -> RuleSnapshot:
     return RuleSnapshot(version=version, webhooks={h.id: h for h in hooks})
 
@@ -64,6 +70,15 @@ def test_filters_apply_and_bad_stored_filter_matches_nothing() -> None:
     assert ids(s, ev(amount=5)) == ["none", "small"]
 
 
+def test_index_is_built_on_first_use() -> None:
+    s = snap(wh("a", filter={"data.x": 1}), wh("b", org="p"))
+    assert s.get("a") is not None and all(o.index is None for o in s._orgs.values())
+    assert ids(s, ev(x=1)) == ["a"]
+    assert s._orgs["o"].index is not None and s._orgs["p"].index is None
+    s.warm()
+    assert s._orgs["p"].index is not None
+
+
 def test_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     import core.rules
 
@@ -77,7 +92,8 @@ def test_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_with_changes_is_incremental_and_leaves_the_old_snapshot_alone() -> None:
     a, b, c = wh("a", filter={"data.x": 1}), wh("b", types=("B",)), wh("c", org="p")
     s1 = snap(a, b, c)
-    pred_a = s1._by_org["o"].members["a"][1]
+    s1.warm()
+    pred_a = members(s1, "o")["a"][1]
     s2 = s1.with_changes(
         upserts=[
             wh("b", types=("A",)),
@@ -90,8 +106,8 @@ def test_with_changes_is_incremental_and_leaves_the_old_snapshot_alone() -> None
     assert s2.version == 2 and s1.version == 1
     assert ids(s1, ev(x=1)) == ["a"] and ids(s1, ev(org="p")) == ["c"]
     assert ids(s2, ev(x=1)) == ["a", "b", "d"]
-    assert ids(s2, ev(org="p")) == [] and "p" not in s2._by_org
-    assert s2._by_org["o"].members["a"][1] is pred_a  # same filter: not compiled again
+    assert ids(s2, ev(org="p")) == [] and "p" not in s2._orgs
+    assert members(s2, "o")["a"][1] is pred_a  # same filter: not compiled again
     assert s2.get("c") is None and s1.get("c") is not None
     s3 = s2.with_changes([wh("a", enabled=False), wh("a", filter={"data.x": 2})], [], 3)
     assert ids(s3, ev(x=2)) == ["a", "b", "d"]  # the last upsert of an id wins
@@ -122,6 +138,8 @@ def test_with_changes_equals_a_fresh_build(
 ) -> None:
     current = {h.id: h for h in start}
     s = RuleSnapshot(0, current)
+    if len(steps) % 2:
+        s.warm()  # both paths: orgs indexed before the changes, and orgs indexed lazily after
     for version, (ups, dels) in enumerate(steps, 1):
         s = s.with_changes(ups, dels, version)
         current.update({h.id: h for h in ups})
@@ -164,6 +182,7 @@ def test_patched_orgs_equal_a_fresh_build(steps: list[tuple[list[Webhook], list[
     # Big org, few exact-only changes: the incremental path (_patch_org), next to wildcard subscribers.
     current = {h.id: h for h in BACKGROUND}
     s = RuleSnapshot(0, current)
+    s.warm()  # built indexes are patched; unbuilt ones wait for their first event
     for version, (ups, dels) in enumerate(steps, 1):
         s = s.with_changes(ups, dels, version)
         current.update({h.id: h for h in ups})
@@ -192,6 +211,7 @@ def test_small_changes_patch_instead_of_rebuilding(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(core.rules, "_build_org", build)
     monkeypatch.setattr(core.rules, "_patch_org", patch)
     s = RuleSnapshot(0, {h.id: h for h in BACKGROUND})
+    s.warm()
     calls.clear()
     s.with_changes([wh("new", "o", ("A",))], [], 1)
     s.with_changes([wh("new", "o", ("x.*",))], [], 2)  # a wildcard moved: rebuild the org
