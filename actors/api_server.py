@@ -19,7 +19,7 @@ import uvicorn
 import uvloop
 from ray.actor import ActorClass
 
-from adapters.api.app import create_app
+from adapters.api.app import create_app, tune_gc
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class ApiServer:
             timeout_keep_alive=30,
         )
         self._server = uvicorn.Server(config)
+        tune_gc()
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="uvicorn", daemon=True)
         self._thread.start()
