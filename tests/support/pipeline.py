@@ -78,15 +78,8 @@ class PipelineWorld:
         self._producer = kafka_io.producer(self.config.kafka, "e2e-test")
 
     def add_webhook(self, org: str, url: str, event_types: Iterable[str], **kw: Any) -> Webhook:
-        wh = Webhook(
-            id=new_id("wh"),
-            org=org,
-            url=url,
-            event_types=tuple(event_types),
-            secrets=(Secret(new_secret()),),
-            updated_at=utcnow(),
-            **kw,
-        )
+        kw.setdefault("secrets", (Secret(new_secret()),))
+        wh = Webhook(id=new_id("wh"), org=org, url=url, event_types=tuple(event_types), updated_at=utcnow(), **kw)
         self.db.webhooks.insert_one(wh.to_doc())
         self.webhooks.append(wh)
         return wh
@@ -144,3 +137,12 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
             return True
         time.sleep(interval)
     return predicate()
+
+
+def rules_synced(sup: Any, webhooks: int) -> bool:
+    """True once the rule cache holds `webhooks` live webhooks and every actor has its version."""
+    status = sup.status()
+    rules = status["rules"]
+    if rules.get("webhooks") != webhooks:
+        return False
+    return all(a.get("rules_version") == rules["version"] for a in status["filters"] + status["deliveries"])
