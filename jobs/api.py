@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "edp"
 HEALTH_TIMEOUT_S = 60.0
+# Loopback only: never through an HTTP proxy from the environment.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def actor_name(i: int) -> str:
@@ -41,7 +43,7 @@ def wait_healthy(url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
+            with _LOCAL.open(url, timeout=2) as resp:
                 if resp.status == 200:
                     return True
         except (urllib.error.URLError, OSError):

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_KEYS_OUT = Path(".local/demo-keys.json")
 RECEIVER_HOSTS = frozenset({"127.0.0.1", "localhost"})
+# Loopback only: never through an HTTP proxy from the environment.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 def _demo_rules(org: str) -> dict[str, Any]:
@@ -122,7 +124,7 @@ def tell_receivers(hooks: list[Webhook]) -> None:
             f"{base}/_control/secrets", body, {"Content-Type": "application/json"}, method="PUT"
         )
         try:
-            with urllib.request.urlopen(req, timeout=2):
+            with _LOCAL.open(req, timeout=2):
                 log.info("receiver=%s secrets=%d", base, len(secrets))
         except (urllib.error.URLError, OSError) as exc:
             log.info("receiver=%s not told its secrets: %s", base, exc)
