@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 MARK = "edp-bench run="
 RECEIVER_HOSTS = ("127.0.0.1", "localhost")
+# Loopback only: never through an HTTP proxy from the environment.
+_LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 Doc = dict[str, Any]
 
 
@@ -128,14 +130,14 @@ class Platform:
             method=method,
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         )
-        with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+        with _LOCAL.open(req, timeout=self.timeout_s) as resp:
             return orjson.loads(resp.read() or b"null")
 
     def healthy(self) -> list[str]:
         """What is not answering (empty when all is well)."""
         problems = []
         try:
-            urllib.request.urlopen(self.api_url + "/healthz", timeout=3).close()
+            _LOCAL.open(self.api_url + "/healthz", timeout=3).close()
         except (urllib.error.URLError, OSError) as exc:
             problems.append(f"API {self.api_url}: {exc}")
         problems += [f"receiver :{p} does not answer" for p, r in self.receivers.items() if not r.healthy()]

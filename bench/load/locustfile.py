@@ -48,6 +48,7 @@ class EventSender(HttpUser):
 
     def on_start(self) -> None:
         require_loopback(self.host or "")
+        self.client.trust_env = False  # loopback only: never through a proxy from the environment
         key = os.environ.get("EDP_API_KEY", "")
         if not key:
             raise RuntimeError("EDP_API_KEY is not set")
