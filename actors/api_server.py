@@ -19,6 +19,7 @@ import uvicorn
 import uvloop
 from ray.actor import ActorClass
 
+from adapters import metrics
 from adapters.api.app import create_app, tune_gc
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
@@ -51,9 +52,10 @@ class ApiServer:
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         self._api = api or ApiSettings()
         self._sock = reuseport_socket(self._api.host, self._api.port)
-        app = create_app(self._api, kafka, mongo, admin)
+        app = create_app(self._api, kafka, mongo, admin, hooks=metrics.IngestHooks())
         config = uvicorn.Config(
-            app,
+            # Outermost, around the ingest fast lane too (ApiApp answers it before any middleware).
+            metrics.IngestMetricsMiddleware(app),
             loop="none",
             lifespan="on",
             access_log=False,

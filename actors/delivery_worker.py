@@ -20,9 +20,9 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from pymongo import AsyncMongoClient
 
-from adapters import dead_letters, http_delivery, rabbit
+from adapters import dead_letters, http_delivery, metrics, rabbit
 from adapters.attempt_log import AttemptLog
-from core.breaker import CircuitBreaker
+from core.breaker import CircuitBreaker, State
 from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, utc
 from core.ids import new_id
 from core.models import Attempt, DeliveryTask, Webhook, utcnow
@@ -83,6 +83,7 @@ class DeliveryWorker:
                 backoff = 0.5
             except Exception as exc:  # unacked messages go back to the queue; start over
                 self.stats["errors"] += 1
+                metrics.restarted("delivery")
                 log.warning("delivery=%d failed, restarting in %.1fs error=%r", self.index, backoff, exc)
                 self._ready.clear()
                 self._stop.wait(backoff)
@@ -119,9 +120,24 @@ class DeliveryWorker:
                 self._rabbit.queue,
                 self._settings.prefetch,
             )
+            next_depth = 0.0
             while not self._stop.is_set() and not closed.done():
-                await asyncio.sleep(self._follower._interval)
-                await self._follower.refresh()
+                await asyncio.sleep(self._follower.interval)
+                snapshot = await self._follower.refresh()
+                now = time.time()
+                open_ = sum(1 for g in self._gates.values() if g.breaker.state is State.OPEN)
+                metrics.delivery_state(in_flight=len(self._inflight), circuits_open=open_)
+                metrics.rules(
+                    "delivery",
+                    version=snapshot.version,
+                    refreshed_at=self._follower.refreshed_at,
+                    webhooks=len(snapshot),
+                )
+                if self.index == 0 and now >= next_depth:  # one reader is enough for the DLQ depth
+                    next_depth = now + 5.0
+                    depth = await metrics.queue_depth(connection, self._rabbit.dead_queue)
+                    if depth is not None:
+                        metrics.dead_letter_depth(depth)
             if closed.done() and not self._stop.is_set():
                 raise ConnectionError("rabbitmq connection closed")
         finally:
@@ -165,18 +181,26 @@ class DeliveryWorker:
             else:
                 self._record(task, None, HttpResult(None, "webhook_gone", 0.0), Decision(Action.DROP))
                 self.stats["dropped"] += 1
+                metrics.delivery_attempt("dropped", error="webhook_gone")
             return
         if not webhook.enabled:
             self._record(task, webhook, HttpResult(None, "webhook_disabled", 0.0), Decision(Action.DROP))
             self.stats["dropped"] += 1
+            metrics.delivery_attempt("dropped", error="webhook_disabled")
             return
         gate = self._gate(webhook)
         wait = gate.admit(time.time())
         while wait > 0:
-            if wait > 1.0:
-                await self._park(task, wait)  # do not hold a prefetch slot for a slow endpoint
+            # A short wait is slept through, by a bounded number of tasks; anything longer, or
+            # more tasks, is parked on a wait queue so a slow endpoint never holds the prefetch.
+            if wait > 1.0 or gate.waiting >= gate.concurrency:
+                await self._park(task, max(wait, 0.05))
                 return
-            await asyncio.sleep(wait)
+            gate.waiting += 1
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                gate.waiting -= 1
             wait = gate.admit(time.time())
         result = await self._post(task, webhook)
         schedule = webhook.retry_schedule or self._settings.schedule
@@ -193,6 +217,9 @@ class DeliveryWorker:
         gate.release(ok, time.time(), pause)
         self._record(task, webhook, result, decision)
         self.stats[decision.action.value] += 1
+        metrics.delivery_attempt(decision.action.value, result.latency_ms / 1000, result.status, result.error)
+        if ok:
+            metrics.delivered(task["event"]["timestamp"])
         if decision.action is Action.RETRY:
             assert decision.delay is not None
             await self._publish_next(task, decision.delay)
@@ -239,6 +266,7 @@ class DeliveryWorker:
     # -- broker writes (each confirmed before the message is acked) -------------------------
     async def _park(self, task: DeliveryTask, delay: float) -> None:
         self.stats["parked"] += 1
+        metrics.delivery_attempt("parked")
         task["not_before"] = time.time() + delay
         await self._to_wait_queue(task, delay)
 
@@ -246,12 +274,14 @@ class DeliveryWorker:
         task["attempt"] += 1
         task["not_before"] = time.time() + delay
         await self._to_wait_queue(task, delay)
+        metrics.retry_scheduled()
 
     async def _to_wait_queue(self, task: DeliveryTask, delay: float) -> None:
         ttl = pick_wait_queue(delay) or min(self._topology.wait_queues)
         queue = self._topology.wait_queues[ttl]
         msg = rabbit.message(orjson.dumps(task), task["delivery_id"])
-        await rabbit.publish_confirmed(self._topology.default_exchange, [(queue, msg)])
+        with metrics.publishing(1):
+            await rabbit.publish_confirmed(self._topology.default_exchange, [(queue, msg)])
 
     async def _dead_letter(self, task: DeliveryTask, reason: str) -> None:
         headers: dict[str, object] = {
@@ -262,7 +292,9 @@ class DeliveryWorker:
         msg = rabbit.message(orjson.dumps(task), task["delivery_id"], headers)
         # Both before the ack: MongoDB is what replay reads, the queue is the operators' view.
         await dead_letters.record(self._dead, task, reason)
-        await rabbit.publish_confirmed(self._topology.default_exchange, [(self._rabbit.dead_queue, msg)])
+        with metrics.publishing(1):
+            await rabbit.publish_confirmed(self._topology.default_exchange, [(self._rabbit.dead_queue, msg)])
+        metrics.dead_lettered()
 
     async def _disable(self, webhook: Webhook, reason: str) -> None:
         log.warning("disabling webhook=%s org=%s reason=%s", webhook.id, webhook.org, reason)

@@ -18,7 +18,7 @@ import threading
 import time
 from typing import Any
 
-from adapters import kafka_io, rabbit
+from adapters import kafka_io, metrics, rabbit
 from core.errors import BrokerUnavailable
 from core.routing import plan_batch
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
@@ -67,6 +67,7 @@ class PartitionFilter:
                 backoff = 0.5
             except Exception as exc:  # any failure: rebuild clients, resume from committed offsets
                 self.stats["errors"] += 1
+                metrics.restarted("filter")
                 log.warning(
                     "filter=%d partitions=%s failed, restarting in %.1fs error=%r",
                     self.index,
@@ -103,6 +104,13 @@ class PartitionFilter:
                     None, consumer.consume, self._settings.poll_batch, self._settings.poll_timeout_s
                 )
                 snapshot = await self._follower.refresh()
+                metrics.filter_lag(consumer, self._kafka.topic, self.partitions)
+                metrics.rules(
+                    "filter",
+                    version=snapshot.version,
+                    refreshed_at=self._follower.refreshed_at,
+                    webhooks=len(snapshot),
+                )
                 if not records:
                     continue
                 started = time.perf_counter()
@@ -110,10 +118,11 @@ class PartitionFilter:
                 if errors:
                     raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
                 plan = plan_batch(records, snapshot, time.time(), prefix)
-                await rabbit.publish_confirmed(
-                    topology.exchange,
-                    ((t.routing_key, rabbit.message(t.body, t.delivery_id)) for t in plan.tasks),
-                )
+                with metrics.publishing(len(plan.tasks)):
+                    await rabbit.publish_confirmed(
+                        topology.exchange,
+                        ((t.routing_key, rabbit.message(t.body, t.delivery_id)) for t in plan.tasks),
+                    )
                 if producer is not None and plan.derived:
                     await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
                 await loop.run_in_executor(None, kafka_io.commit, consumer, self._kafka.topic, plan.commit)
@@ -126,6 +135,13 @@ class PartitionFilter:
                 s["invalid"] += plan.invalid
                 s["batches"] += 1
                 s["last_batch_s"] = time.perf_counter() - started
+                metrics.filter_batch(
+                    events=plan.events,
+                    matches=len(plan.tasks),
+                    invalid=plan.invalid,
+                    derived=len(plan.derived),
+                    seconds=s["last_batch_s"],
+                )
         finally:
             self._ready.clear()
             await connection.close()

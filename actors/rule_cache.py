@@ -17,6 +17,7 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
+from adapters import metrics
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
 from core.settings import MongoSettings, RuleCacheSettings
@@ -71,6 +72,12 @@ class RuleCache:
             except PyMongoError as exc:
                 self._errors += 1
                 log.warning("rules poll failed error=%r", exc)
+            metrics.rules(
+                "rule_cache",
+                version=self._mirror.version,
+                refreshed_at=self._last_poll,
+                webhooks=len(self._mirror.webhooks),
+            )
             self._stop.wait(max(0.0, self._settings.poll_interval_s - (time.monotonic() - started)))
 
     def changes_since(self, epoch: str | None, version: int) -> Changes | None:

@@ -23,7 +23,7 @@ class SnapshotFollower:
         self._name = rule_cache
         self._namespace = namespace
         self._cache: Any = None
-        self._interval = interval_s
+        self.interval = interval_s
         self._epoch: str | None = None
         self._next = 0.0
         self.snapshot = RuleSnapshot(version=0, webhooks={})
@@ -44,7 +44,7 @@ class SnapshotFollower:
         now = time.monotonic()
         if not force and now < self._next:
             return self.snapshot
-        self._next = now + self._interval
+        self._next = now + self.interval
         if self._cache is None:
             self._cache = ray.get_actor(self._name, namespace=self._namespace)
         try:

@@ -85,6 +85,7 @@ class EndpointGate:
     ) -> None:
         self.concurrency = max(1, concurrency)
         self.in_flight = 0
+        self.waiting = 0  # tasks sleeping in admission; bounded so they cannot take every prefetch slot
         self.bucket = TokenBucket(rate, burst=max(1.0, rate)) if rate else None
         self.breaker = breaker
         self.paused_until = 0.0  # set by 429/503 with Retry-After: the endpoint asked us to wait

@@ -47,7 +47,9 @@ class DeliveryError(PlatformError):
 class RetryableDelivery(DeliveryError):
     """Worth trying again later; `retry_after` is the endpoint's own hint in seconds."""
 
-    def __init__(self, message: str, status_code: int | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, status_code: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, status_code)
         self.retry_after = retry_after
 

@@ -147,7 +147,8 @@ ensure_rabbit_user() {
 
 # ---- Prometheus ------------------------------------------------------------------------------
 start_prometheus() {
-  pid_of prometheus >/dev/null && return 0
+  # Already up: reload, so a changed prometheus.yml applies without a restart.
+  pid_of prometheus >/dev/null && { curl -fsS -X POST "http://$HOST:$PROM_PORT/-/reload" >/dev/null || true; return 0; }
   check_free prometheus "$PROM_PORT" || return 1
   command -v prometheus >/dev/null || {
     fail prometheus "prometheus is not installed (apt-get install prometheus failed?)"

@@ -79,7 +79,9 @@ class PipelineWorld:
 
     def add_webhook(self, org: str, url: str, event_types: Iterable[str], **kw: Any) -> Webhook:
         kw.setdefault("secrets", (Secret(new_secret()),))
-        wh = Webhook(id=new_id("wh"), org=org, url=url, event_types=tuple(event_types), updated_at=utcnow(), **kw)
+        wh = Webhook(
+            id=new_id("wh"), org=org, url=url, event_types=tuple(event_types), updated_at=utcnow(), **kw
+        )
         self.db.webhooks.insert_one(wh.to_doc())
         self.webhooks.append(wh)
         return wh
