@@ -9,7 +9,7 @@ from core.models import Webhook
 T0 = datetime(2026, 11, 28, tzinfo=UTC)
 
 
-def wh(i: int, version: int = 1, **kw: object) -> Webhook:
+def wh(i: int, version: int = 1, deleted: bool = False) -> Webhook:
     return Webhook(
         id=f"wh_{i}",
         org="o",
@@ -17,8 +17,8 @@ def wh(i: int, version: int = 1, **kw: object) -> Webhook:
         event_types=("A",),
         version=version,
         updated_at=T0 + timedelta(seconds=version),
-        **kw,
-    )  # type: ignore[arg-type]
+        deleted=deleted,
+    )
 
 
 def test_polls_that_change_nothing_do_not_move_the_version() -> None:
