@@ -116,12 +116,12 @@ class ResourceSampler:
 
     def _cluster_roots(self, procs: Iterable[psutil.Process]) -> set[int]:
         """The local cluster's system processes: their command lines name its GCS port."""
-        port = f":{self.gcs_port}"
+        port = re.compile(rf"[:=]{self.gcs_port}\b")  # --gcs-address=host:6380, --gcs_server_port=6380
         roots = set()
         for p in procs:
             try:
                 cmd = " ".join(p.cmdline())
-                if classify(cmd, p.name()) == "ray-system" and port in cmd:
+                if classify(cmd, p.name()) == "ray-system" and port.search(cmd):
                     roots.add(p.pid)
             except psutil.Error:
                 continue
