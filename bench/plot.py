@@ -52,7 +52,7 @@ def plot_result(doc: dict[str, Any], out: Path) -> Path:
         bottom.set_yscale("log")
         bottom.set_ylabel("latency, ms")
         bottom.set_xlabel("seconds since the first event (grey: load running)")
-        bottom.legend(loc="upper right")
+        bottom.legend(loc="best")
         p = doc.get("params", {})
         p99 = doc.get("p99_ms")
         p99_text = "-" if p99 is None else f"{p99:.0f}"
