@@ -59,6 +59,7 @@ class DeliveryWorker:
         self._follower = SnapshotFollower(rule_cache, snapshot_poll_s, namespace)
         self._rng = random.Random()
         self._gates: dict[str, EndpointGate] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._stop = threading.Event()
         self._ready = threading.Event()
         self._inflight: set[asyncio.Task[None]] = set()
@@ -189,19 +190,30 @@ class DeliveryWorker:
             metrics.delivery_attempt("dropped", error="webhook_disabled")
             return
         gate = self._gate(webhook)
-        wait = gate.admit(time.time())
-        while wait > 0:
-            # A short wait is slept through, by a bounded number of tasks; anything longer, or
-            # more tasks, is parked on a wait queue so a slow endpoint never holds the prefetch.
-            if wait > 1.0 or gate.waiting >= gate.concurrency:
-                await self._park(task, max(wait, 0.05))
-                return
-            gate.waiting += 1
-            try:
-                await asyncio.sleep(wait)
-            finally:
-                gate.waiting -= 1
+        if gate.crowded():
+            await self._park(task, 1.0)  # do not hold a prefetch slot for an endpoint that lags
+            return
+        slots = self._slots.get(webhook.id)
+        if slots is None:
+            slots = self._slots[webhook.id] = asyncio.Semaphore(gate.concurrency)
+        gate.waiting += 1
+        try:
+            await slots.acquire()
+        finally:
+            gate.waiting -= 1
+        try:
             wait = gate.admit(time.time())
+            while wait > 0:
+                if wait > 1.0:  # paused, breaker open or rate-limited for a while: park it
+                    await self._park(task, wait)
+                    return
+                await asyncio.sleep(wait)
+                wait = gate.admit(time.time())
+            await self._attempt(task, webhook, gate)
+        finally:
+            slots.release()
+
+    async def _attempt(self, task: DeliveryTask, webhook: Webhook, gate: EndpointGate) -> None:
         result = await self._post(task, webhook)
         schedule = webhook.retry_schedule or self._settings.schedule
         decision = decide(

@@ -84,20 +84,27 @@ class EndpointGate:
         breaker: CircuitBreaker,
     ) -> None:
         self.concurrency = max(1, concurrency)
-        self.in_flight = 0
-        self.waiting = 0  # tasks sleeping in admission; bounded so they cannot take every prefetch slot
+        self.in_flight = 0  # calls on the wire
+        self.waiting = 0  # tasks queued for a concurrency slot (the worker's semaphore)
+        # Beyond this many queued tasks the endpoint is not keeping up: new tasks are parked on a
+        # wait queue instead of holding prefetch slots that other endpoints need.
+        self.max_waiting = 2 * self.concurrency
         self.bucket = TokenBucket(rate, burst=max(1.0, rate)) if rate else None
         self.breaker = breaker
         self.paused_until = 0.0  # set by 429/503 with Retry-After: the endpoint asked us to wait
 
+    def crowded(self) -> bool:
+        return self.waiting >= self.max_waiting
+
     def admit(self, now: float) -> float:
-        """0 and one slot taken if the call may go now, else how long to wait before asking again."""
+        """0 if the call may go now (it is then counted in flight), else seconds to wait.
+
+        Concurrency is not decided here: the caller holds one of `concurrency` slots already.
+        """
         if now < self.paused_until:
             return self.paused_until - now
         if not self.breaker.allow(now):
             return max(0.5, self.breaker.retry_in(now))
-        if self.in_flight >= self.concurrency:
-            return 0.05
         if self.bucket is not None and not self.bucket.try_take(now):
             return max(0.001, self.bucket.wait_time(now))
         self.in_flight += 1

@@ -34,13 +34,15 @@ def test_410_disables_and_429_slows_down_with_retry_after() -> None:
     assert slow.slow_down and slow.delay is not None and slow.delay >= 60
 
 
-def test_gate_caps_concurrency_and_honours_pauses() -> None:
+def test_gate_honours_pauses_and_says_when_it_is_crowded() -> None:
     gate = EndpointGate(2, None, CircuitBreaker(failure_threshold=2, cooldown_s=10))
-    assert gate.admit(0) == 0 and gate.admit(0) == 0
-    assert gate.admit(0) > 0  # third concurrent call waits
+    assert gate.admit(0) == 0 and gate.in_flight == 1
     gate.release(True, 1.0, pause_s=5)
     assert gate.admit(2.0) == 4.0  # the endpoint asked for a pause until 6.0
     assert gate.admit(6.1) == 0
+    assert not gate.crowded()
+    gate.waiting = gate.max_waiting  # as many queued for a slot as the worker allows
+    assert gate.crowded()
 
 
 def test_gate_opens_the_breaker_after_consecutive_failures() -> None:
