@@ -19,6 +19,7 @@ import uvicorn
 import uvloop
 from ray.actor import ActorClass
 
+from actors.priority import normal_priority
 from adapters import metrics
 from adapters.api.app import create_app, tune_gc
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
@@ -49,6 +50,7 @@ class ApiServer:
         admin: AdminSettings | None = None,
         log_level: str = "warning",
     ) -> None:
+        normal_priority()
         logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
         self._api = api or ApiSettings()
         self._sock = reuseport_socket(self._api.host, self._api.port)

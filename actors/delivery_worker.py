@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import orjson
+import uvloop
 from aio_pika.abc import AbstractIncomingMessage
 from pymongo import AsyncMongoClient
 
@@ -31,6 +32,7 @@ from core.settings import DeliverySettings, MongoSettings, RabbitSettings
 from core.signing import headers as sign_headers
 from core.ssrf import Guard
 
+from .priority import normal_priority
 from .snapshot import SnapshotFollower
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class DeliveryWorker:
         snapshot_poll_s: float = 0.25,
         namespace: str | None = None,
     ) -> None:
+        normal_priority()
         self.index = index
         self._pool = max(1, pool_size)
         self._rabbit = rabbit_settings
@@ -80,7 +83,7 @@ class DeliveryWorker:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                asyncio.run(self._session())
+                uvloop.run(self._session())  # libuv loop: about half the per-message overhead
                 backoff = 0.5
             except Exception as exc:  # unacked messages go back to the queue; start over
                 self.stats["errors"] += 1

@@ -18,11 +18,14 @@ import threading
 import time
 from typing import Any
 
+import uvloop
+
 from adapters import kafka_io, metrics, rabbit
 from core.errors import BrokerUnavailable
 from core.routing import plan_batch
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
+from .priority import normal_priority
 from .snapshot import SnapshotFollower
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,7 @@ class PartitionFilter:
         rule_cache: str,
         namespace: str | None = None,
     ) -> None:
+        normal_priority()
         self.index = index
         self.partitions = list(partitions)
         self._kafka = kafka
@@ -63,7 +67,7 @@ class PartitionFilter:
         backoff = 0.5
         while not self._stop.is_set():
             try:
-                asyncio.run(self._session())
+                uvloop.run(self._session())  # libuv loop: about half the per-message overhead
                 backoff = 0.5
             except Exception as exc:  # any failure: rebuild clients, resume from committed offsets
                 self.stats["errors"] += 1

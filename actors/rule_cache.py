@@ -17,6 +17,7 @@ from typing import Any
 import pymongo
 from pymongo.errors import PyMongoError
 
+from actors.priority import normal_priority
 from adapters import metrics
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
@@ -29,6 +30,7 @@ NAME = "edp-rules"
 
 class RuleCache:
     def __init__(self, mongo: MongoSettings, settings: RuleCacheSettings) -> None:
+        normal_priority()
         self._settings = settings
         self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
