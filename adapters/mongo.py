@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel, MongoClient
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
+from adapters.dead_letters import DEAD_LETTERS
+from adapters.dead_letters import INDEXES as DEAD_LETTER_INDEXES
 from core.settings import MongoSettings
 
 ORGS = "orgs"
@@ -43,7 +45,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("delivery_id", ASCENDING)], name="delivery_id"),
         IndexModel([("event_id", ASCENDING)], name="event_id"),
         IndexModel([("at", ASCENDING)], name="at"),
+        # GET /v1/attempts without a webhook filter: one org's newest first.
+        IndexModel([("org", ASCENDING), ("at", DESCENDING)], name="org_at"),
     ],
+    # Unique per org; the _id is "<org>:<name>" too, so the guarantee holds where a server does
+    # not enforce compound unique indexes.
+    EVENT_TYPES: [IndexModel([("org", ASCENDING), ("name", ASCENDING)], unique=True, name="org_name")],
+    DEAD_LETTERS: DEAD_LETTER_INDEXES,
 }
 
 

@@ -1,4 +1,5 @@
-"""Repositories over MongoDB: organisations with their API keys, and webhooks.
+"""Repositories over MongoDB: organisations with their API keys, webhooks, event types, and the
+read side of the delivery log.
 
 Only key hashes are stored; the plaintext is returned once, at creation. Webhook writes all
 set `updated_at` and bump `version`, and deletes are tombstones, because the rule cache follows
@@ -11,11 +12,12 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from adapters.mongo import ORGS, WEBHOOKS, Doc
+from adapters.dead_letters import DEAD_LETTERS
+from adapters.mongo import ATTEMPTS, EVENT_TYPES, ORGS, WEBHOOKS, Doc
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
 from core.ids import new_id
 from core.keys import hash_key, new_api_key
@@ -214,22 +216,34 @@ class WebhookRepo:
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
 
-    async def patch(self, org: str, webhook_id: str, changes: dict[str, Any]) -> Webhook:
+    async def patch(
+        self, org: str, webhook_id: str, changes: dict[str, Any], *, if_version: int | None = None
+    ) -> Webhook:
+        """Apply `changes`; with `if_version`, only if the webhook is still at that version
+        (NotFound otherwise: read it again and retry)."""
         unknown = set(changes) - PATCHABLE
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "cannot be changed")
         update: Doc = {"$set": {**changes, "updated_at": _now()}, "$inc": {"version": 1}}
-        return await self._update(org, webhook_id, update)
+        return await self._update(org, webhook_id, update, if_version)
+
+    async def is_tombstone(self, org: str, webhook_id: str) -> bool:
+        """True if this org's webhook existed and was deleted (and the tombstone is still kept)."""
+        doc = await self._find(org, webhook_id, include_deleted=True)
+        return doc is not None and bool(doc.get("deleted"))
 
     async def delete(self, org: str, webhook_id: str) -> Webhook:
         """Tombstone the webhook so pollers see the delete; deleting twice is NotFound."""
         update: Doc = {"$set": {"deleted": True, "updated_at": _now()}, "$inc": {"version": 1}}
         return await self._update(org, webhook_id, update)
 
-    async def _update(self, org: str, webhook_id: str, update: Doc) -> Webhook:
+    async def _update(self, org: str, webhook_id: str, update: Doc, if_version: int | None = None) -> Webhook:
+        query: Doc = {"_id": webhook_id, "org": org, "deleted": {"$ne": True}}
+        if if_version is not None:
+            query["version"] = if_version
         try:
             doc = await self._hooks.find_one_and_update(
-                {"_id": webhook_id, "org": org, "deleted": {"$ne": True}},
+                query,
                 update,
                 return_document=ReturnDocument.AFTER,
             )
@@ -245,5 +259,97 @@ class WebhookRepo:
             query["deleted"] = {"$ne": True}
         try:
             return await self._hooks.find_one(query)
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+
+
+class EventTypeRepo:
+    """Event types (`event_types`: `{_id: "<org>:<name>", org, name, description, schema, ...}`).
+
+    The JSON Schema is kept as JSON text: its keywords (`$ref`, `$defs`) start with "$", which
+    FerretDB refuses in field names.
+    """
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._types = db[EVENT_TYPES]
+
+    async def put(self, org: str, name: str, description: str, schema_text: str | None) -> tuple[Doc, bool]:
+        """Create or replace by name. Returns (doc, created)."""
+        now = _now()
+        try:
+            doc = await self._types.find_one_and_update(
+                {"_id": f"{org}:{name}"},
+                {
+                    "$set": {"description": description, "schema": schema_text, "updated_at": now},
+                    "$setOnInsert": {"org": org, "name": name, "created_at": now},
+                    "$inc": {"version": 1},
+                },
+                upsert=True,
+                return_document=ReturnDocument.AFTER,
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if doc is None:  # an upsert always returns the document; a server that does not is broken
+            raise BrokerUnavailable(f"mongo: upsert of event type {name} returned nothing")
+        return doc, int(doc.get("version", 1)) == 1
+
+    async def get(self, org: str, name: str) -> Doc:
+        try:
+            doc = await self._types.find_one({"_id": f"{org}:{name}"})
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if doc is None:
+            raise NotFound(f"event type {name} not found")
+        return doc
+
+    async def list_page(self, org: str, *, limit: int = 50, after: str | None = None) -> list[Doc]:
+        query: Doc = {"org": org}
+        if after is not None:
+            query["name"] = {"$gt": after}
+        try:
+            return await self._types.find(query).sort("name", ASCENDING).limit(limit).to_list(None)
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+
+    async def schemas(self, org: str) -> list[tuple[str, str]]:
+        """(name, schema text) of every event type of the org that has a schema."""
+        try:
+            cursor = self._types.find({"org": org, "schema": {"$type": "string"}}, {"name": 1, "schema": 1})
+            return [(d["name"], d["schema"]) async for d in cursor]
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+
+    async def delete(self, org: str, name: str) -> bool:
+        try:
+            res = await self._types.delete_one({"_id": f"{org}:{name}"})
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        return res.deleted_count > 0
+
+
+class DeliveryRepo:
+    """Read side of the delivery log: attempts (newest first) and dead letters, scoped by org."""
+
+    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+        self._attempts = db[ATTEMPTS]
+        self._dead = db[DEAD_LETTERS]
+
+    async def attempts(
+        self, org: str, match: Doc, *, limit: int, before: tuple[datetime, str] | None = None
+    ) -> list[Doc]:
+        """One page sorted by (`at`, `_id`) descending; `before` is the last row of the previous page."""
+        query: Doc = {**match, "org": org}
+        if before is not None:
+            at, row_id = before
+            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": row_id}}]
+        try:
+            cursor = self._attempts.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+            return await cursor.to_list(None)
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+
+    async def dead_letter(self, org: str, delivery_id: str) -> Doc | None:
+        try:
+            return await self._dead.find_one({"_id": delivery_id, "org": org}, {"task": 0})
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc

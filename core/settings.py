@@ -96,6 +96,12 @@ class ApiSettings(BaseSettings):
     max_batch_events: int = Field(default=1000, ge=1)
     max_json_depth: int = Field(default=32, ge=2)
     key_cache_s: float = Field(default=5.0, ge=0)
+    # Compiled event-type JSON Schemas are cached per org this long, like keys: ingest makes no
+    # database call per event, and a schema written on another server applies within this time.
+    event_type_cache_s: float = Field(default=5.0, ge=0)
+    # Resolving a webhook's host when it is written (the SSRF check) gives up after this long.
+    dns_timeout_s: float = Field(default=3.0, gt=0)
+    max_schema_bytes: int = Field(default=65_536, ge=1024)
 
 
 class AdminSettings(BaseSettings):

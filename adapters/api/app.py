@@ -1,4 +1,5 @@
-"""The FastAPI app factory: ingest, orgs and health, behind one body-size cap.
+"""The FastAPI app factory: ingest, orgs, webhooks, event types, deliveries and health, behind
+one body-size cap.
 
 Settings objects come in (tests pass their own topic and database names); a producer and a
 database may be injected, otherwise the app makes its own and closes them on shutdown.
@@ -21,16 +22,26 @@ from pymongo.asynchronous.database import AsyncDatabase
 from starlette.responses import Response
 
 from adapters import mongo
-from adapters.api import errors, ingest, orgs
+from adapters.api import deliveries, errors, event_types, ingest, orgs, webhooks
 from adapters.api.auth import AdminAuth, KeyAuth
 from adapters.api.context import ApiContext, ApiHooks, EventProducer, NoHooks
+from adapters.api.deliveries import Replayer
+from adapters.api.event_types import EventSchemas
 from adapters.api.fastpath import ApiApp
 from adapters.api.limits import BodyLimit
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
-from adapters.repos import OrgRepo
+from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
 from core.errors import BrokerUnavailable
-from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
+from core.settings import (
+    AdminSettings,
+    ApiSettings,
+    DeliverySettings,
+    KafkaSettings,
+    MongoSettings,
+    RabbitSettings,
+)
+from core.ssrf import Guard
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +81,11 @@ def create_app(
     hooks: ApiHooks | None = None,
     extra_routers: Sequence[APIRouter] = (),
     fast_ingest_path: bool = True,
+    rabbit: RabbitSettings | None = None,
+    delivery: DeliverySettings | None = None,
 ) -> ApiApp:
+    """The app. `rabbit` is where replays are published; `delivery` supplies the SSRF allowlist
+    that webhook URLs are checked against when written (the delivery workers' own)."""
     api = api or ApiSettings()
     kafka = kafka or KafkaSettings()
     mongo_settings = mongo_settings or MongoSettings()
@@ -80,6 +95,8 @@ def create_app(
     the_producer: EventProducer = producer if producer is not None else AsyncProducer(kafka)
     the_db = db if db is not None else mongo.database(mongo_settings)
     org_repo = OrgRepo(the_db)
+    type_repo = EventTypeRepo(the_db)
+    replayer = Replayer(rabbit or RabbitSettings())
     ctx = ApiContext(
         api=api,
         kafka=kafka,
@@ -89,11 +106,18 @@ def create_app(
         keys=KeyAuth(org_repo, api.key_cache_s),
         admin=AdminAuth(admin),
         hooks=hooks or NoHooks(),
+        webhooks=WebhookRepo(the_db),
+        event_types=type_repo,
+        deliveries=DeliveryRepo(the_db),
+        guard=Guard((delivery or DeliverySettings()).ssrf_allowlist),
+        event_schemas=EventSchemas(type_repo, api.event_type_cache_s),
+        replayer=replayer,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await replayer.close()
         if owned_producer:
             await asyncio.to_thread(the_producer.close)
         if owned_db:
@@ -110,6 +134,9 @@ def create_app(
     fast_ingest = ingest.Ingest(ctx)
     app.include_router(ingest.router(fast_ingest, api.max_batch_events))
     app.include_router(orgs.router(ctx))
+    app.include_router(webhooks.router(ctx))
+    app.include_router(event_types.router(ctx))
+    app.include_router(deliveries.router(ctx))
     app.include_router(_health_router(ctx))
     for extra in extra_routers:
         app.include_router(extra)

@@ -1,16 +1,23 @@
-"""What the routes share: settings, the producer, the database and the auth caches."""
+"""What the routes share: settings, the producer, the database, the repos and the caches."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
+from starlette.requests import Request
 
-from adapters.api.auth import AdminAuth, KeyAuth
+from adapters.api.auth import AdminAuth, KeyAuth, Principal
 from adapters.mongo import Doc
-from adapters.repos import OrgRepo
+from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
 from core.settings import ApiSettings, KafkaSettings
+from core.ssrf import Guard
+
+if TYPE_CHECKING:  # both modules import this one
+    from adapters.api.deliveries import Replayer
+    from adapters.api.event_types import EventSchemas
 
 
 class EventProducer(Protocol):
@@ -46,3 +53,21 @@ class ApiContext:
     keys: KeyAuth
     admin: AdminAuth
     hooks: ApiHooks
+    webhooks: WebhookRepo
+    event_types: EventTypeRepo
+    deliveries: DeliveryRepo
+    # The same allowlist as the delivery workers' (DeliverySettings.ssrf_allowlist): a URL
+    # accepted here must not be refused at send time for a reason known now.
+    guard: Guard
+    event_schemas: EventSchemas
+    replayer: Replayer
+
+
+def caller(ctx: ApiContext) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency giving the org of the request's API key, so a caller without a valid
+    key hears 401 before any complaint about the body."""
+
+    async def who(request: Request) -> Principal:
+        return await ctx.keys.authenticate(request.headers.get("authorization"))
+
+    return who

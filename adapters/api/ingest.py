@@ -98,12 +98,14 @@ class Ingest:
         self._topic = ctx.kafka.topic
         self._max_depth = ctx.api.max_json_depth
         self._max_events = ctx.api.max_batch_events
+        self._schemas = ctx.event_schemas  # event types' JSON Schemas, cached per org
 
     async def one(self, authorization: str | None, idempotency_key: str | None, body: bytes) -> bytes:
         ctx = self._ctx
         who = await ctx.keys.authenticate(authorization)
         key = check_idempotency_key(idempotency_key)
         event = build_event(parse_json(body), who, key, rfc3339(utcnow()), self._max_depth)
+        await self._schemas.check(who.org, [event])
         await ctx.producer.produce(self._topic, who.org_key, encode_event(event))
         ctx.hooks.events_accepted(who.org, 1)
         return orjson.dumps({"id": event["id"]})
@@ -126,6 +128,7 @@ class Ingest:
             build_event(item, who, f"{key}:{i}" if key else None, ts, depth, f"events.{i}")
             for i, item in enumerate(items)
         ]
+        await self._schemas.check(who.org, events, "events.")
         await ctx.producer.produce_many(self._topic, [(who.org_key, encode_event(e)) for e in events])
         ctx.hooks.events_accepted(who.org, len(events))
         return orjson.dumps({"ids": [e["id"] for e in events]})

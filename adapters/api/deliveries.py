@@ -1,0 +1,216 @@
+"""Deliveries: the attempt log (newest first), and replay of dead letters (one, or a webhook's
+failures since T) back onto the RabbitMQ work queue.
+
+Replay publishes through one confirm channel per app, opened on first use (most API servers
+never replay) and opened again after any failure.
+"""
+
+import asyncio
+import base64
+import binascii
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AwareDatetime
+from pymongo.errors import PyMongoError
+
+from adapters import dead_letters, rabbit
+from adapters.api import errors
+from adapters.api.auth import Principal
+from adapters.api.context import ApiContext, caller
+from adapters.api.schemas import (
+    ID_PATTERN,
+    MAX_PAGE,
+    AttemptOut,
+    AttemptPage,
+    Outcome,
+    RecoverRequest,
+    Replayed,
+)
+from adapters.mongo import Doc
+from core.errors import BrokerUnavailable, InvalidInput, NotFound
+from core.models import rfc3339
+from core.settings import RabbitSettings
+
+log = logging.getLogger(__name__)
+
+Id = Annotated[str, Path(pattern=ID_PATTERN)]
+MAX_CURSOR = 200
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class Replayer:
+    """Publishes replays: lazy connection, one confirm channel, reconnect after a failure."""
+
+    def __init__(self, settings: RabbitSettings) -> None:
+        self._settings = settings
+        self._lock = asyncio.Lock()
+        self._connection: AbstractConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def _open(self) -> AbstractExchange:
+        async with self._lock:
+            if self._exchange is not None and self._channel is not None and not self._channel.is_closed:
+                return self._exchange
+            await self._close_unlocked()
+            self._connection = await rabbit.connect(self._settings, "edp-api-replay")
+            try:
+                self._channel = await rabbit.confirm_channel(self._connection)
+                self._exchange = (await rabbit.declare(self._channel, self._settings)).exchange
+            except Exception as exc:
+                await self._close_unlocked()
+                raise BrokerUnavailable(f"rabbitmq: {exc!r}") from exc
+            return self._exchange
+
+    async def run(self, replay: Callable[[AbstractExchange], Awaitable[int]]) -> int:
+        """Run `replay` with the exchange; on a broker failure reconnect and run it once more
+        (at-least-once: a dead letter is marked replayed only after its publish is confirmed)."""
+        for attempt in (1, 2):
+            exchange = await self._open()
+            try:
+                return await replay(exchange)
+            except PyMongoError as exc:
+                raise BrokerUnavailable(f"mongo: {exc}") from exc
+            except Exception as exc:
+                log.warning("replay failed attempt=%d error=%r", attempt, exc)
+                await self.close()
+                if attempt == 2:
+                    raise BrokerUnavailable(f"rabbitmq: {exc!r}") from exc
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._close_unlocked()
+
+    async def _close_unlocked(self) -> None:
+        connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except Exception as exc:  # closing a broken connection: nothing left to save
+                log.debug("replay connection close failed: %r", exc)
+
+
+def encode_cursor(row: Doc) -> str:
+    ms = (row["at"] - EPOCH) // timedelta(milliseconds=1)  # exact: BSON dates are whole ms
+    raw = f"{ms}:{row['_id']}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        ms, _, row_id = raw.partition(":")
+        at = EPOCH + timedelta(milliseconds=int(ms))
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError, OSError):
+        raise InvalidInput("after", "is not a cursor this API returned") from None
+    if not row_id:
+        raise InvalidInput("after", "is not a cursor this API returned")
+    return at, row_id
+
+
+def _ts(value: datetime | None) -> str | None:
+    return rfc3339(value) if value is not None else None
+
+
+def attempt_out(row: Doc) -> AttemptOut:
+    return AttemptOut(
+        id=str(row["_id"]),
+        delivery_id=row["delivery_id"],
+        event_id=row["event_id"],
+        webhook_id=row["webhook_id"],
+        attempt=int(row.get("attempt", 1)),
+        status_code=row.get("status_code"),
+        outcome=row.get("outcome", ""),
+        error=row.get("error"),
+        latency_ms=float(row.get("latency_ms", 0.0)),
+        response_excerpt=row.get("response_excerpt") or "",
+        at=rfc3339(row["at"]),
+        next_attempt_at=_ts(row.get("next_attempt_at")),
+    )
+
+
+def router(ctx: ApiContext) -> APIRouter:
+    r = APIRouter(tags=["deliveries"])
+    Who = Annotated[Principal, Depends(caller(ctx))]
+    IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+
+    @r.get(
+        "/v1/attempts",
+        response_model=AttemptPage,
+        responses=errors.responses(401, 422, 503),
+        summary="Delivery attempts, newest first",
+    )
+    async def list_attempts(
+        who: Who,
+        webhook_id: IdQuery = None,
+        event_id: IdQuery = None,
+        delivery_id: IdQuery = None,
+        outcome: Annotated[Outcome | None, Query()] = None,
+        status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
+        since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive")] = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[
+            str | None, Query(max_length=MAX_CURSOR, description="`next` of the last page")
+        ] = None,
+    ) -> AttemptPage:
+        match: Doc = {}
+        for name, value in (
+            ("webhook_id", webhook_id),
+            ("event_id", event_id),
+            ("delivery_id", delivery_id),
+            ("outcome", outcome),
+            ("status_code", status_code),
+        ):
+            if value is not None:
+                match[name] = value
+        at: dict[str, Any] = {}
+        if since is not None:
+            at["$gte"] = since
+        if until is not None:
+            at["$lt"] = until
+        if at:
+            match["at"] = at
+        before = decode_cursor(after) if after else None
+        rows = await ctx.deliveries.attempts(who.org, match, limit=limit + 1, before=before)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return AttemptPage(
+            data=[attempt_out(a) for a in rows], next=encode_cursor(rows[-1]) if more else None
+        )
+
+    @r.post(
+        "/v1/deliveries/{delivery_id}/retry",
+        status_code=202,
+        response_model=Replayed,
+        responses=errors.responses(401, 404, 422, 503),
+        summary="Replay one dead-lettered delivery (same webhook-id, fresh retry schedule)",
+    )
+    async def retry_delivery(who: Who, delivery_id: Id) -> Replayed:
+        if await ctx.deliveries.dead_letter(who.org, delivery_id) is None:
+            raise NotFound(f"no dead letter {delivery_id}")
+        coll = ctx.db[dead_letters.DEAD_LETTERS]
+        n = await ctx.replayer.run(lambda ex: dead_letters.retry_one(coll, ex, who.org, delivery_id))
+        return Replayed(replayed=n)
+
+    @r.post(
+        "/v1/webhooks/{webhook_id}/recover",
+        status_code=202,
+        response_model=Replayed,
+        responses=errors.responses(400, 401, 404, 413, 422, 503),
+        summary="Replay every dead letter of a webhook since a time",
+    )
+    async def recover_webhook(who: Who, webhook_id: Id, body: RecoverRequest) -> Replayed:
+        await ctx.webhooks.get(who.org, webhook_id)  # 404 for a webhook that is not this org's
+        coll = ctx.db[dead_letters.DEAD_LETTERS]
+        since = body.since
+        n = await ctx.replayer.run(lambda ex: dead_letters.recover(coll, ex, who.org, webhook_id, since))
+        return Replayed(replayed=n)
+
+    return r

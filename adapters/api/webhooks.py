@@ -1,0 +1,280 @@
+"""Webhooks: create, list, get, patch, delete (a tombstone), and their signing secrets.
+
+Every write goes through `WebhookRepo`, which sets `updated_at` and bumps `version`: that is
+how the rule cache, polling the collection, sees the change within its poll interval. A
+webhook's secrets are shown by the create call and by `GET /v1/webhooks/{id}/secret` only.
+"""
+
+import asyncio
+import socket
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Path, Query
+from starlette.responses import Response
+
+from adapters.api import errors
+from adapters.api.auth import Principal
+from adapters.api.context import ApiContext, caller
+from adapters.api.schemas import (
+    ID_PATTERN,
+    MAX_PAGE,
+    Rotated,
+    RotateRequest,
+    SecretOut,
+    WebhookCreate,
+    WebhookCreated,
+    WebhookOut,
+    WebhookPage,
+    WebhookPatch,
+)
+from core.errors import BrokerUnavailable, DestinationRefused, InvalidInput, NotFound
+from core.filters import validate_filter
+from core.ids import new_id
+from core.models import Secret, Webhook, rfc3339, utcnow
+from core.signing import new_secret
+from core.ssrf import Guard
+from core.validation import validate_event_type_pattern
+
+# Set by the platform on every delivery, or meaningful only to one hop of HTTP.
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "transfer-encoding", "connection", "keep-alive", "te",
+     "trailer", "upgrade"}
+)  # fmt: skip
+ROTATE_TRIES = 5
+
+# getaddrinfo cannot be cancelled: a hung lookup keeps its thread after the request gave up, so
+# lookups get a small pool of their own and never starve anything else of threads.
+_DNS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edp-dns")
+
+WebhookId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (UnicodeError, ValueError) as exc:  # IDNA or NUL trouble: the name cannot resolve
+        raise OSError(str(exc)) from None
+    return [str(info[4][0]) for info in infos]
+
+
+async def check_url(guard: Guard, url: str, timeout_s: float) -> None:
+    """The SSRF guard on `url`, resolving its host off the event loop, bounded in time."""
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(loop.run_in_executor(_DNS, guard.check_url, url, _resolve), timeout_s)
+    except TimeoutError:
+        raise DestinationRefused("url", f"the host did not resolve within {timeout_s:g} s") from None
+
+
+def check_event_types(patterns: list[str]) -> list[str]:
+    for i, pattern in enumerate(patterns):
+        validate_event_type_pattern(pattern, f"event_types.{i}")
+    return list(dict.fromkeys(patterns))
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    seen: set[str] = set()
+    for name in headers:
+        low = name.lower()
+        if low.startswith("webhook-") or low in RESERVED_HEADERS:
+            raise InvalidInput(f"headers.{name}", "is set by the platform and cannot be overridden")
+        if low in seen:
+            raise InvalidInput(f"headers.{name}", "is given twice (header names are case-insensitive)")
+        seen.add(low)
+    return dict(headers)
+
+
+def check_filter(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    validate_filter(spec)  # InvalidFilter names the offending path: filter.data.x.$where
+    return spec or None
+
+
+def current_secret(webhook: Webhook) -> Secret | None:
+    """The secret new deliveries are signed with first: the one without an expiry."""
+    for secret in webhook.secrets:
+        if secret.expires_at is None:
+            return secret
+    return webhook.secrets[0] if webhook.secrets else None
+
+
+def webhook_out(wh: Webhook) -> WebhookOut:
+    return WebhookOut(
+        id=wh.id,
+        url=wh.url,
+        event_types=list(wh.event_types),
+        filter=wh.filter,
+        headers=wh.headers,
+        rate_limit=wh.rate_limit,
+        description=wh.description,
+        enabled=wh.enabled,
+        disabled_reason=wh.disabled_reason,
+        retry_schedule=list(wh.retry_schedule) if wh.retry_schedule else None,
+        version=wh.version,
+        updated_at=rfc3339(wh.updated_at),
+    )
+
+
+async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
+    """The document fields a PATCH sets, validated, in the shape `Webhook.to_doc` writes."""
+    given = body.model_fields_set
+    for name in ("url", "event_types", "headers", "description", "enabled"):
+        if name in given and getattr(body, name) is None:
+            raise InvalidInput(name, "must not be null")
+    changes: dict[str, Any] = {}
+    if body.url is not None:
+        await check_url(ctx.guard, body.url, ctx.api.dns_timeout_s)
+        changes["url"] = body.url
+    if body.event_types is not None:
+        changes["event_types"] = check_event_types(body.event_types)
+    if "filter" in given:
+        spec = check_filter(body.filter)
+        changes["filter"] = orjson.dumps(spec).decode() if spec else None
+    if body.headers is not None:
+        changes["headers"] = check_headers(body.headers)
+    if "rate_limit" in given:
+        changes["rate_limit"] = body.rate_limit
+    if body.description is not None:
+        changes["description"] = body.description
+    if body.enabled is not None:
+        changes["enabled"] = body.enabled
+        changes["disabled_reason"] = None if body.enabled else "disabled through the API"
+    if "retry_schedule" in given:
+        changes["retry_schedule"] = body.retry_schedule
+    return changes
+
+
+def router(ctx: ApiContext) -> APIRouter:
+    r = APIRouter(tags=["webhooks"])
+    Who = Annotated[Principal, Depends(caller(ctx))]
+    repo = ctx.webhooks
+
+    @r.post(
+        "/v1/webhooks",
+        status_code=201,
+        response_model=WebhookCreated,
+        responses=errors.responses(400, 401, 413, 422, 503),
+        summary="Create a webhook; the response holds its signing secret",
+    )
+    async def create_webhook(who: Who, body: WebhookCreate) -> WebhookCreated:
+        event_types = check_event_types(body.event_types)
+        spec = check_filter(body.filter)
+        headers = check_headers(body.headers)
+        await check_url(ctx.guard, body.url, ctx.api.dns_timeout_s)
+        secret = new_secret()
+        created = await repo.create(
+            Webhook(
+                id=new_id("wh"),
+                org=who.org,
+                url=body.url,
+                event_types=tuple(event_types),
+                filter=spec,
+                secrets=(Secret(secret),),
+                headers=headers,
+                rate_limit=body.rate_limit,
+                enabled=body.enabled,
+                description=body.description,
+                retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,
+            )
+        )
+        return WebhookCreated(**webhook_out(created).model_dump(), secret=secret)
+
+    @r.get(
+        "/v1/webhooks",
+        response_model=WebhookPage,
+        responses=errors.responses(401, 422, 503),
+        summary="List webhooks, oldest first",
+    )
+    async def list_webhooks(
+        who: Who,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+        after: Annotated[
+            str | None, Query(pattern=ID_PATTERN, description="`next` of the previous page")
+        ] = None,
+    ) -> WebhookPage:
+        page = await repo.list_page(who.org, limit=limit + 1, after=after)
+        more = len(page) > limit
+        page = page[:limit]
+        return WebhookPage(data=[webhook_out(w) for w in page], next=page[-1].id if more else None)
+
+    @r.get(
+        "/v1/webhooks/{webhook_id}",
+        response_model=WebhookOut,
+        responses=errors.responses(401, 404, 422, 503),
+        summary="One webhook (without its secret)",
+    )
+    async def get_webhook(who: Who, webhook_id: WebhookId) -> WebhookOut:
+        return webhook_out(await repo.get(who.org, webhook_id))
+
+    @r.patch(
+        "/v1/webhooks/{webhook_id}",
+        response_model=WebhookOut,
+        responses=errors.responses(400, 401, 404, 413, 422, 503),
+        summary="Change a webhook; the pipeline follows within seconds",
+    )
+    async def patch_webhook(who: Who, webhook_id: WebhookId, body: WebhookPatch) -> WebhookOut:
+        changes = await patch_changes(ctx, body)
+        if not changes:
+            return webhook_out(await repo.get(who.org, webhook_id))
+        return webhook_out(await repo.patch(who.org, webhook_id, changes))
+
+    @r.delete(
+        "/v1/webhooks/{webhook_id}",
+        status_code=204,
+        response_class=Response,
+        responses={
+            204: {"description": "Deleted, or deleted already"},
+            **errors.responses(401, 404, 422, 503),
+        },
+        summary="Delete a webhook (idempotent: deleting it again answers 204)",
+    )
+    async def delete_webhook(who: Who, webhook_id: WebhookId) -> Response:
+        try:
+            await repo.delete(who.org, webhook_id)
+        except NotFound:
+            # Idempotent for the org's own webhooks; any other id is unknown, as everywhere else.
+            if not await repo.is_tombstone(who.org, webhook_id):
+                raise
+        return Response(status_code=204)
+
+    @r.get(
+        "/v1/webhooks/{webhook_id}/secret",
+        response_model=SecretOut,
+        responses=errors.responses(401, 404, 422, 503),
+        summary="The webhook's current signing secret",
+    )
+    async def get_secret(who: Who, webhook_id: WebhookId) -> SecretOut:
+        current = current_secret(await repo.get(who.org, webhook_id))
+        if current is None:
+            raise NotFound(f"webhook {webhook_id} has no secret; rotate to create one")
+        return SecretOut(secret=current.key)
+
+    @r.post(
+        "/v1/webhooks/{webhook_id}/secret/rotate",
+        response_model=Rotated,
+        responses=errors.responses(400, 401, 404, 422, 503),
+        summary="New secret now; the old one keeps signing until expire_old_in_s (default 24 h)",
+    )
+    async def rotate_secret(
+        who: Who, webhook_id: WebhookId, body: Annotated[RotateRequest | None, Body()] = None
+    ) -> Rotated:
+        expire_in = (body or RotateRequest()).expire_old_in_s
+        for _ in range(ROTATE_TRIES):
+            wh = await repo.get(who.org, webhook_id)
+            old = current_secret(wh)
+            new = new_secret()
+            expires_at = utcnow() + timedelta(seconds=expire_in)
+            # New first; of the old ones only the last current survives: two secrets at most.
+            secrets: list[dict[str, Any]] = [{"key": new, "expires_at": None}]
+            if old is not None:
+                secrets.append({"key": old.key, "expires_at": expires_at})
+            try:
+                await repo.patch(who.org, webhook_id, {"secrets": secrets}, if_version=wh.version)
+            except NotFound:
+                continue  # changed under us (or deleted): read again
+            return Rotated(secret=new, previous_expires_at=rfc3339(expires_at) if old else None)
+        raise BrokerUnavailable(f"webhook {webhook_id} kept changing during the rotation; try again")
+
+    return r

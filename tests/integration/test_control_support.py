@@ -1,0 +1,118 @@
+"""Helpers for the control-plane tests (no tests here): the app with two orgs, over a Kafka topic,
+a MongoDB database and RabbitMQ names of its own, with loopback allowlisted as `make run` does."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pika
+import pytest
+from pydantic import SecretStr
+from pymongo.asynchronous.database import AsyncDatabase
+
+from adapters import kafka_io, mongo
+from adapters.api.app import create_app
+from adapters.kafka_producer import AsyncProducer
+from adapters.mongo import Doc
+from adapters.repos import OrgRepo
+from core.retry import WAIT_LADDER_S, wait_queue_name
+from core.settings import AdminSettings, ApiSettings, DeliverySettings, RabbitSettings
+from tests.integration.test_api_support import ADMIN_KEY, delete_topic, namespace, require_services
+
+PUBLIC_URL = "https://93.184.215.14/hook"  # a literal public address: no DNS needed to pass the guard
+LOOPBACK_URL = "http://127.0.0.1:9/hook"  # allowlisted here, as in the local profile
+
+
+@dataclass
+class Org:
+    id: str
+    key: str
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.key}"}
+
+
+@dataclass
+class ControlEnv:
+    http: httpx.AsyncClient
+    db: AsyncDatabase[Doc]
+    rabbit: RabbitSettings
+    a: Org
+    b: Org
+    app: Any
+
+    async def webhook(self, org: Org | None = None, **body: Any) -> dict[str, Any]:
+        payload = {"url": PUBLIC_URL, "event_types": ["EVENT_A"], **body}
+        r = await self.http.post("/v1/webhooks", json=payload, headers=(org or self.a).auth)
+        assert r.status_code == 201, r.text
+        doc: dict[str, Any] = r.json()
+        return doc
+
+
+def require_rabbit() -> None:
+    require_services()
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=1).close()
+    except OSError:
+        pytest.fail("RabbitMQ is not answering on 127.0.0.1:5672: run `make services`")
+
+
+def delete_rabbit(settings: RabbitSettings) -> None:
+    conn = pika.BlockingConnection(pika.URLParameters(settings.url.get_secret_value()))
+    try:
+        ch = conn.channel()
+        for q in [
+            settings.queue,
+            settings.dead_queue,
+            *(wait_queue_name(settings.retry_prefix, t) for t in WAIT_LADDER_S),
+        ]:
+            ch.queue_delete(q)
+        ch.exchange_delete(settings.exchange)
+    finally:
+        conn.close()
+
+
+@asynccontextmanager
+async def control_env(**api: Any) -> AsyncIterator[ControlEnv]:
+    require_rabbit()
+    kafka, mongo_settings = namespace()
+    tag = uuid.uuid4().hex[:10]
+    rabbit = RabbitSettings(exchange=f"t{tag}.webhooks", queue=f"t{tag}.deliveries")
+    await asyncio.to_thread(kafka_io.ensure_topic, kafka)
+    client = mongo.client(mongo_settings)
+    db = client[mongo_settings.database]
+    producer = AsyncProducer(kafka, message_timeout_ms=10_000)
+    try:
+        await mongo.ensure_indexes_async(db)
+        orgs = OrgRepo(db)
+        (doc_a, key_a), (doc_b, key_b) = await orgs.create("alpha"), await orgs.create("beta")
+        app = create_app(
+            ApiSettings(**api),
+            kafka,
+            mongo_settings,
+            AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+            producer=producer,
+            db=db,
+            rabbit=rabbit,
+            delivery=DeliverySettings(ssrf_allowlist=("127.0.0.1/32",)),
+        )
+        transport = httpx.ASGITransport(app=app)
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(transport=transport, base_url="http://api.test") as http,
+        ):
+            yield ControlEnv(http, db, rabbit, Org(doc_a["_id"], key_a), Org(doc_b["_id"], key_b), app)
+    finally:
+        await asyncio.to_thread(producer.close, 2.0)
+        await client.drop_database(mongo_settings.database)
+        await client.close()
+        await asyncio.to_thread(delete_topic, kafka)
+        await asyncio.to_thread(delete_rabbit, rabbit)
