@@ -44,7 +44,10 @@ status: ## one line per service: up/down and address
 	@bash infra/local/status.sh
 
 test: services ## install, start the services, run every test tier (what CI runs)
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	@# One pytest run per tier: unit tests refuse Ray, the other tiers share one Ray per run.
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
 
 test-unit: install ## unit tests only: no services, no Ray
 	$(PY) -m pytest -q tests/unit

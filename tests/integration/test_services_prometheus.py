@@ -37,10 +37,11 @@ def _wait_up(job: str, timeout_s: float = 20.0) -> list[Any]:
 
 def test_config_has_every_job() -> None:
     pools = set(_api("scrape_pools")["scrapePools"])
-    assert {"prometheus", "rabbitmq", "ray", "edp-api", "edp-receivers"} <= pools
+    # The API has no /metrics job: its metrics reach Prometheus through Ray's agents (the ray job).
+    assert {"prometheus", "rabbitmq", "rabbitmq-detailed", "ray", "edp-receivers"} <= pools
     active = _api("targets", state="active")["activeTargets"]
     urls = {t["scrapeUrl"] for t in active}
-    assert "http://127.0.0.1:8000/metrics" in urls
+    assert "http://127.0.0.1:15692/metrics" in urls
     assert {f"http://127.0.0.1:{p}/metrics" for p in (8080, 8081, 8082)} <= urls
 
 
