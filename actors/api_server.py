@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ from ray.actor import ActorClass
 from actors.priority import normal_priority
 from adapters import metrics
 from adapters.api.app import create_app, tune_gc
+from core.logsetup import configure_logging, level_for
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
 log = logging.getLogger(__name__)
@@ -51,7 +53,7 @@ class ApiServer:
         log_level: str = "warning",
     ) -> None:
         normal_priority()
-        logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+        configure_logging("api", level_for("api") if "EDP_LOG_LEVEL_API" in os.environ else log_level.upper())
         self._api = api or ApiSettings()
         self._sock = reuseport_socket(self._api.host, self._api.port)
         app = create_app(self._api, kafka, mongo, admin, hooks=metrics.IngestHooks())

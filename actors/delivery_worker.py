@@ -26,6 +26,7 @@ from adapters.attempt_log import AttemptLog
 from core.breaker import CircuitBreaker, State
 from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, utc
 from core.ids import new_id
+from core.logsetup import configure_logging
 from core.models import Attempt, DeliveryTask, Webhook, utcnow
 from core.retry import pick_wait_queue
 from core.settings import DeliverySettings, MongoSettings, RabbitSettings
@@ -53,6 +54,7 @@ class DeliveryWorker:
         namespace: str | None = None,
     ) -> None:
         normal_priority()
+        configure_logging("delivery")
         self.index = index
         self._pool = max(1, pool_size)
         self._rabbit = rabbit_settings

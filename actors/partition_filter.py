@@ -22,6 +22,7 @@ import uvloop
 
 from adapters import kafka_io, metrics, rabbit
 from core.errors import BrokerUnavailable
+from core.logsetup import configure_logging
 from core.routing import plan_batch
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
@@ -43,6 +44,7 @@ class PartitionFilter:
         namespace: str | None = None,
     ) -> None:
         normal_priority()
+        configure_logging("filter")
         self.index = index
         self.partitions = list(partitions)
         self._kafka = kafka

@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 
 from actors.priority import normal_priority
 from adapters import metrics
+from core.logsetup import configure_logging
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
 from core.settings import MongoSettings, RuleCacheSettings
@@ -31,6 +32,7 @@ NAME = "edp-rules"
 class RuleCache:
     def __init__(self, mongo: MongoSettings, settings: RuleCacheSettings) -> None:
         normal_priority()
+        configure_logging("rules")
         self._settings = settings
         self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
             mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True

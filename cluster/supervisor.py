@@ -24,6 +24,7 @@ from actors.partition_filter import PartitionFilter
 from actors.rule_cache import RuleCache
 from adapters import kafka_io
 from adapters.retention import purge
+from core.logsetup import configure_logging
 
 from .assignment import assign_partitions
 from .config import PipelineConfig
@@ -217,4 +218,12 @@ def _alive(actor: Any) -> bool:
         return True  # busy, unavailable or restarting: Ray is on it
 
 
-SupervisorActor = ray.remote(num_cpus=0, max_restarts=-1)(Supervisor)
+class _SupervisorProcess(Supervisor):
+    """The supervisor as an actor owns its process, so it sets up that process's logging."""
+
+    def __init__(self, config: PipelineConfig, detached: bool = True, check_interval_s: float = 2.0) -> None:
+        configure_logging("supervisor")
+        super().__init__(config, detached, check_interval_s)
+
+
+SupervisorActor = ray.remote(num_cpus=0, max_restarts=-1)(_SupervisorProcess)

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 
 import ray
+
+from core.logsetup import configure_logging as _configure
 
 NAMESPACE = "edp"
 
 
 def configure_logging(level: str | None = None) -> None:
-    """One format everywhere: time level logger message, where messages carry key=value context."""
-    logging.basicConfig(
-        level=(level or os.environ.get("EDP_LOG_LEVEL", "INFO")).upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
+    """Entrypoints log like the actors do (core/logsetup.py), as component "job"."""
+    _configure("job", level)
 
 
 def connect_ray(address: str | None = None) -> None:
