@@ -58,7 +58,7 @@ lint: install ## ruff + mypy
 	$(VENV)/bin/mypy core adapters actors cluster jobs bench tests
 
 logs: ## follow the services' logs (.local/logs) and the actors' logs (Ray's session logs)
-	@mkdir -p $(STATE)/logs && tail -F $(STATE)/logs/*.log $$(ls /tmp/ray/session_latest/logs/worker-*.err 2>/dev/null)
+	@mkdir -p $(STATE)/logs && tail -F $(STATE)/logs/*.log $$(ls $(STATE)/logs/ray-session/worker-*.err 2>/dev/null)
 
 send_events: install ## the PoC's load scenario against 127.0.0.1:8000 (k6 if installed, else locust / open loop); ARGS="--mode rate --rate 500 --duration 20" or "--full"
 	$(PY) -m bench.load.send_events $(ARGS)

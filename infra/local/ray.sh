@@ -47,6 +47,9 @@ start() {
     return 1
   fi
   date -Is >"$MARKER"
+  # The actors' logs stay in Ray's session folder (the dashboard reads them there); link this
+  # head's session under .local/logs so `make logs` finds them even after test clusters start.
+  ln -sfn "$(readlink -f /tmp/ray/session_latest)/logs" "$LOGS/ray-session"
   for _ in $(seq 1 100); do
     http_ok "http://$HOST:$RAY_DASHBOARD_PORT/api/version" && break
     sleep 0.3
