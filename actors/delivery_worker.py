@@ -17,7 +17,6 @@ import time
 from typing import Any
 
 import orjson
-import uvloop
 from aio_pika.abc import AbstractIncomingMessage
 from pymongo import AsyncMongoClient
 
@@ -33,6 +32,7 @@ from core.settings import DeliverySettings, MongoSettings, RabbitSettings
 from core.signing import headers as sign_headers
 from core.ssrf import Guard
 
+from .loop import run_sessions
 from .priority import normal_priority
 from .snapshot import SnapshotFollower
 
@@ -82,18 +82,14 @@ class DeliveryWorker:
 
     # -- lifecycle -------------------------------------------------------------------------
     def _run(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                uvloop.run(self._session())  # libuv loop: about half the per-message overhead
-                backoff = 0.5
-            except Exception as exc:  # unacked messages go back to the queue; start over
-                self.stats["errors"] += 1
-                metrics.restarted("delivery")
-                log.warning("delivery=%d failed, restarting in %.1fs error=%r", self.index, backoff, exc)
-                self._ready.clear()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+        run_sessions(self._session, self._stop, self._failed)
+
+    def _failed(self, exc: Exception, backoff: float) -> None:
+        # Unacked messages go back to the queue; the next session starts over.
+        self.stats["errors"] += 1
+        metrics.restarted("delivery")
+        log.warning("delivery=%d failed, restarting in %.1fs error=%r", self.index, backoff, exc)
+        self._ready.clear()
 
     async def _session(self) -> None:
         name = f"edp-delivery-{self.index}"

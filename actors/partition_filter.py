@@ -18,14 +18,13 @@ import threading
 import time
 from typing import Any
 
-import uvloop
-
 from adapters import kafka_io, metrics, rabbit
 from core.errors import BrokerUnavailable
 from core.logsetup import configure_logging
 from core.routing import plan_batch
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
+from .loop import run_sessions
 from .priority import normal_priority
 from .snapshot import SnapshotFollower
 
@@ -66,24 +65,20 @@ class PartitionFilter:
         self._thread.start()
 
     def _run(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                uvloop.run(self._session())  # libuv loop: about half the per-message overhead
-                backoff = 0.5
-            except Exception as exc:  # any failure: rebuild clients, resume from committed offsets
-                self.stats["errors"] += 1
-                metrics.restarted("filter")
-                log.warning(
-                    "filter=%d partitions=%s failed, restarting in %.1fs error=%r",
-                    self.index,
-                    self.partitions,
-                    backoff,
-                    exc,
-                )
-                self._ready.clear()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+        run_sessions(self._session, self._stop, self._failed)
+
+    def _failed(self, exc: Exception, backoff: float) -> None:
+        # Any failure: rebuild the clients, resume from the committed offsets.
+        self.stats["errors"] += 1
+        metrics.restarted("filter")
+        log.warning(
+            "filter=%d partitions=%s failed, restarting in %.1fs error=%r",
+            self.index,
+            self.partitions,
+            backoff,
+            exc,
+        )
+        self._ready.clear()
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
