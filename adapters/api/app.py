@@ -19,7 +19,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
+from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from adapters import mongo
 from adapters.api import deliveries, errors, event_types, ingest, orgs, webhooks
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 READY_TIMEOUT_S = 2.0
 # Young-generation threshold for a serving process (CPython's default is 700 allocations).
 GC_GEN0_THRESHOLD = 50_000
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def tune_gc() -> None:
@@ -144,7 +147,24 @@ def create_app(
     if fast_ingest_path:
         app.enable_fast_ingest(fast_ingest, api.max_body_bytes)
     _declare_security(app)
+    app.add_exception_handler(405, _method_not_allowed)
     return app
+
+
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 with `Allow` naming every method of the path. Starlette stops at the first route whose
+    path matches, so with GET and POST as two routes its `Allow` would name only one of them."""
+    allowed = [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
+    return errors.error_response(
+        405, "method_not_allowed", "Method Not Allowed", None, {"Allow": ", ".join(allowed)}
+    )
 
 
 def _health_router(ctx: ApiContext) -> APIRouter:

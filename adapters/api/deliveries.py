@@ -15,7 +15,6 @@ from typing import Annotated, Any
 
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import AwareDatetime
 from pymongo.errors import PyMongoError
 
 from adapters import dead_letters, rabbit
@@ -30,6 +29,7 @@ from adapters.api.schemas import (
     Outcome,
     RecoverRequest,
     Replayed,
+    Rfc3339,
 )
 from adapters.mongo import Doc
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
@@ -153,8 +153,8 @@ def router(ctx: ApiContext) -> APIRouter:
         delivery_id: IdQuery = None,
         outcome: Annotated[Outcome | None, Query()] = None,
         status_code: Annotated[int | None, Query(ge=100, le=599)] = None,
-        since: Annotated[AwareDatetime | None, Query(description="RFC 3339, inclusive")] = None,
-        until: Annotated[AwareDatetime | None, Query(description="RFC 3339, exclusive")] = None,
+        since: Annotated[Rfc3339 | None, Query(description="RFC 3339, inclusive")] = None,
+        until: Annotated[Rfc3339 | None, Query(description="RFC 3339, exclusive")] = None,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         after: Annotated[
             str | None, Query(max_length=MAX_CURSOR, description="`next` of the last page")

@@ -21,7 +21,10 @@ KEY_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
 
 
 class OrgCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100, pattern=r"^\S(.*\S)?$")
+    # Printable, without leading or trailing space: names show up in listings and logs.
+    name: str = Field(
+        min_length=1, max_length=100, pattern=r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+    )
 
 
 class KeyOut(BaseModel):

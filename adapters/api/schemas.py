@@ -8,9 +8,10 @@ checked by the routes and answered the same way.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 # Ids minted by this platform: a prefix, "_", base32 (core/ids.py).
@@ -64,6 +65,19 @@ Schedule = Annotated[
     Field(min_length=1, max_length=MAX_SCHEDULE, description="seconds before each retry"),
 ]
 Description = Annotated[str, Field(max_length=MAX_DESCRIPTION)]
+
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value: object) -> object:
+    # pydantic alone also takes unix numbers ("0.5") and dates without a time; the document says
+    # date-time, so only that is accepted.
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-11-28T09:00:00Z")
+    return value
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339)]
 
 
 class _Strict(BaseModel):
@@ -169,7 +183,7 @@ class Replayed(BaseModel):
 
 
 class RecoverRequest(_Strict):
-    since: AwareDatetime = Field(description="RFC 3339; every dead letter of the webhook since then")
+    since: Rfc3339 = Field(description="RFC 3339; every dead letter of the webhook since then")
 
 
 class EventTypeIn(_Strict):

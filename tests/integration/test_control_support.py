@@ -4,16 +4,21 @@ a MongoDB database and RabbitMQ names of its own, with loopback allowlisted as `
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pika
 import pytest
+import uvicorn
+from confluent_kafka import KafkaException
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -23,8 +28,10 @@ from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo
 from core.retry import WAIT_LADDER_S, wait_queue_name
-from core.settings import AdminSettings, ApiSettings, DeliverySettings, RabbitSettings
+from core.settings import AdminSettings, ApiSettings, DeliverySettings, MongoSettings, RabbitSettings
 from tests.integration.test_api_support import ADMIN_KEY, delete_topic, namespace, require_services
+
+log = logging.getLogger(__name__)
 
 PUBLIC_URL = "https://93.184.215.14/hook"  # a literal public address: no DNS needed to pass the guard
 LOOPBACK_URL = "http://127.0.0.1:9/hook"  # allowlisted here, as in the local profile
@@ -116,3 +123,67 @@ async def control_env(**api: Any) -> AsyncIterator[ControlEnv]:
         await client.close()
         await asyncio.to_thread(delete_topic, kafka)
         await asyncio.to_thread(delete_rabbit, rabbit)
+
+
+@dataclass
+class Served:
+    """The app behind a real uvicorn on a free 127.0.0.1 port (owning its Kafka producer and
+    MongoDB client, as in production), and an org created through the admin API."""
+
+    url: str
+    admin_key: str
+    org: Org
+    other: Org
+    mongo: MongoSettings
+    rabbit: RabbitSettings
+
+
+@contextmanager
+def served(**api: Any) -> Iterator[Served]:
+    require_rabbit()
+    kafka, mongo_settings = namespace()
+    tag = uuid.uuid4().hex[:10]
+    rabbit = RabbitSettings(exchange=f"t{tag}.webhooks", queue=f"t{tag}.deliveries")
+    kafka_io.ensure_topic(kafka)
+    sync_db = mongo.sync_database(mongo_settings)
+    mongo.ensure_indexes(sync_db)
+    app = create_app(
+        ApiSettings(**api),
+        kafka,
+        mongo_settings,
+        AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        rabbit=rabbit,
+        delivery=DeliverySettings(ssrf_allowlist=("127.0.0.1/32",)),
+    )
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        orgs = []
+        with httpx.Client(base_url=url, trust_env=False) as http:
+            for name in ("served", "other"):
+                r = http.post(
+                    "/v1/orgs", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+                )
+                assert r.status_code == 201, r.text
+                orgs.append(Org(r.json()["id"], r.json()["api_key"]))
+        yield Served(url, ADMIN_KEY, orgs[0], orgs[1], mongo_settings, rabbit)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+        sync_db.client.drop_database(mongo_settings.database)
+        sync_db.client.close()
+        try:
+            delete_topic(kafka)
+        except KafkaException as exc:  # already gone (a broker restart): the test's verdict stands
+            log.warning("could not delete topic=%s error=%s", kafka.topic, exc)
+        delete_rabbit(rabbit)
