@@ -151,6 +151,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--url", default=os.environ.get("EDP_URL", DEFAULT_URL), help="API base URL ($EDP_URL)")
     p.add_argument("--key", default=os.environ.get("EDP_API_KEY"), help="org API key ($EDP_API_KEY)")
+    p.add_argument("--field", help="print only this field of the answer (for shell variables)")
     sub = p.add_subparsers(dest="command", required=True)
 
     org = sub.add_parser("org", help="orgs (admin key)").add_subparsers(dest="action", required=True)
@@ -207,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     except CliError as exc:
         print(f"edpctl: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2))
+    if args.field:
+        if not isinstance(result, dict) or args.field not in result:
+            print(f"edpctl: the answer has no field {args.field!r}", file=sys.stderr)
+            return 1
+        result = result[args.field]
+    print(result if isinstance(result, str) else json.dumps(result, indent=2))
     return 0
 
 

@@ -38,6 +38,7 @@ TICK_S = 0.025
 QUIET_S = 1.0  # after a delete, this long without a delivery of a later event means it took effect
 CHANGE_TIMEOUT_S = 10.0
 BOUND_S = 2.0
+SEEN_BOUND_S = 4.0
 ADMIN_KEY = "propagation-" + uuid.uuid4().hex
 
 
@@ -175,6 +176,10 @@ async def test_api_changes_take_effect_within_two_seconds(
             await asyncio.gather(*(lane.run(CYCLES_PER_LANE) for lane in lanes))
             elapsed = time.monotonic() - started
             await asyncio.sleep(QUIET_S)  # anything late is counted against its change
+            # The delivery workers' attempt log, read back through the API.
+            r = await http.get("/v1/attempts", params={"limit": 100, "outcome": "success"}, headers=auth)
+            attempts = r.json()["data"]
+            assert len(attempts) == 100 and {a["status_code"] for a in attempts} == {200}, r.text
     finally:
         await asyncio.to_thread(sup.stop)
 
@@ -194,7 +199,12 @@ async def test_api_changes_take_effect_within_two_seconds(
         f"p50 {sorted(everything)[len(everything) // 2] * 1000:.0f} ms, p99 {p99(everything) * 1000:.0f} ms, "
         f"max {max(everything) * 1000:.0f} ms; "
         + ", ".join(f"{k} p99 {p99(v) * 1000:.0f} ms" for k, v in effects.items())
-        + f"; first delivery seen at the receiver p99 {p99(seen) * 1000:.0f} ms"
+        + f"; first delivery seen at the receiver p50 {sorted(seen)[len(seen) // 2] * 1000:.0f} ms,"
+        f" p99 {p99(seen) * 1000:.0f} ms"
     )
     assert len(everything) >= 100
     assert p99(everything) < BOUND_S
+    # Seen at the receiver is later: a delivery worker whose snapshot does not have the webhook
+    # yet parks the task for 1 s and tries again (actors/delivery_worker.py). Bounded loosely,
+    # to catch a change that waits for a retry-schedule step instead.
+    assert p99(seen) < SEEN_BOUND_S
