@@ -24,7 +24,7 @@ from adapters.api.context import ApiContext, caller
 from adapters.api.schemas import EVENT_TYPE_PATTERN, MAX_PAGE, EventTypeIn, EventTypeOut, EventTypePage
 from adapters.mongo import Doc
 from adapters.repos import EventTypeRepo
-from core.errors import InvalidInput
+from core.errors import BrokerUnavailable, InvalidInput
 from core.models import Event, rfc3339
 from core.validation import json_depth
 
@@ -125,8 +125,18 @@ class EventSchemas:
         self._cache.pop(org, None)
 
     async def _fetch(self, org: str) -> Mapping[str, CompiledSchema]:
+        try:
+            rows = await self._repo.schemas(org)
+        except BrokerUnavailable:
+            stale = self._cache.get(org)
+            if stale is None:
+                raise
+            # Keep checking with what we knew rather than refuse every event while MongoDB is away.
+            log.warning("event type schemas stale org=%s: database unavailable", org)
+            self._cache[org] = (time.monotonic() + self._ttl_s, stale[1])
+            return stale[1]
         compiled: dict[str, CompiledSchema] = {}
-        for name, text in await self._repo.schemas(org):
+        for name, text in rows:
             try:
                 compiled[name] = CompiledSchema(orjson.loads(text))
             except Exception as exc:  # written by another tool; ingest must not fail on it

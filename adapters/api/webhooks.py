@@ -44,6 +44,7 @@ RESERVED_HEADERS = frozenset(
      "trailer", "upgrade"}
 )  # fmt: skip
 ROTATE_TRIES = 5
+MAX_FILTER_BYTES = 16_384
 
 # getaddrinfo cannot be cancelled: a hung lookup keeps its thread after the request gave up, so
 # lookups get a small pool of their own and never starve anything else of threads.
@@ -89,6 +90,9 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
 
 def check_filter(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     validate_filter(spec)  # InvalidFilter names the offending path: filter.data.x.$where
+    # Every filter lives in every actor's rule snapshot: operands may not be megabytes.
+    if spec and len(orjson.dumps(spec)) > MAX_FILTER_BYTES:
+        raise InvalidInput("filter", f"is larger than {MAX_FILTER_BYTES} bytes as JSON")
     return spec or None
 
 

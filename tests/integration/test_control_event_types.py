@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from adapters.repos import EventTypeRepo
+from core.errors import BrokerUnavailable
 from tests.integration.test_control_support import ControlEnv, control_env
 
 pytestmark = pytest.mark.services
@@ -163,3 +164,23 @@ async def test_a_stored_schema_that_cannot_be_applied_is_422_not_500(env: Contro
     await EventTypeRepo(env.db).put(env.a.id, "t.ref", "", '{"$ref": "#/$defs/missing"}')
     r = await env.http.post("/v1/events", json={"type": "t.ref", "data": {}}, headers=env.a.auth)
     assert r.status_code == 422 and r.json()["error"]["field"] == "data", r.text
+
+
+async def test_schemas_stay_in_force_while_the_database_is_away(env: ControlEnv) -> None:
+    schema = {"type": "object", "required": ["n"]}
+    await env.http.post("/v1/event-types", json={"name": "t.y", "schema": schema}, headers=env.a.auth)
+    assert (
+        await env.http.post("/v1/events", json={"type": "t.y", "data": {}}, headers=env.a.auth)
+    ).status_code == 422
+    schemas = env.app.state.ctx.event_schemas
+
+    async def unavailable(org: str) -> list[tuple[str, str]]:
+        raise BrokerUnavailable("mongo: down")
+
+    schemas._repo.schemas = unavailable
+    await asyncio.sleep(0.35)  # past event_type_cache_s
+    r = await env.http.post("/v1/events", json={"type": "t.y", "data": {}}, headers=env.a.auth)
+    assert r.status_code == 422, r.text  # the last known schema still applies
+    assert (
+        await env.http.post("/v1/events", json={"type": "t.y", "data": {"n": 1}}, headers=env.a.auth)
+    ).status_code == 202

@@ -180,6 +180,7 @@ BAD_CREATES: list[tuple[dict[str, Any], str]] = [
     ({"filter": {"data.a": {"$foo": 1}}}, "filter.data.a.$foo"),
     ({"filter": {"data.a": {"$regex": "("}}}, "filter.data.a.$regex"),
     ({"filter": [1]}, "filter"),
+    ({"filter": {"data.a": "x" * 20_000}}, "filter"),
     ({"headers": {"webhook-id": "x"}}, "headers.webhook-id"),
     ({"headers": {"Content-Type": "text/plain"}}, "headers.Content-Type"),
     ({"headers": {"Host": "evil"}}, "headers.Host"),
