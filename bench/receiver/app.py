@@ -119,12 +119,22 @@ async def _put_mode(request: web.Request) -> web.Response:
 
 
 async def _put_secrets(request: web.Request) -> web.Response:
+    """PUT replaces the known secrets."""
+    return await _secrets(request, replace=True)
+
+
+async def _post_secrets(request: web.Request) -> web.Response:
+    """POST adds to them: a new webhook's secret, without forgetting the demo's."""
+    return await _secrets(request, replace=False)
+
+
+async def _secrets(request: web.Request, replace: bool) -> web.Response:
     st = request.app[STATE_KEY]
     try:
         secrets = (await _read_object(request)).get("secrets")
         if not (isinstance(secrets, list) and all(isinstance(s, str) for s in secrets)):
             raise ValueError("secrets must be a list of strings")
-        st.set_secrets(secrets)
+        st.set_secrets(secrets if replace else [*st.secrets, *(s for s in secrets if s not in st.secrets)])
     except ValueError as exc:
         return _bad(str(exc))
     return _json({"secrets": len(st.keys)})
@@ -182,6 +192,7 @@ def build_app(state: PortState) -> web.Application:
     r.add_get("/_control/event_ids", _event_ids)
     r.add_put("/_control/mode", _put_mode)
     r.add_put("/_control/secrets", _put_secrets)
+    r.add_post("/_control/secrets", _post_secrets)
     r.add_post("/_control/reset", _reset)
     r.add_get("/metrics", _metrics)
     r.add_get("/healthz", _healthz)

@@ -373,3 +373,12 @@ async def test_throughput(receiver_process: str, record_property: Any) -> None:
     stats = ReceiverClient(receiver_process).stats()
     assert bad == 0 and stats["verified"] == stats["unique"] == done
     assert rate > 100  # a sanity floor only: the machine is shared, the figure is reported
+
+
+async def test_post_adds_a_secret_and_keeps_the_others(recv: Receivers, http: aiohttp.ClientSession) -> None:
+    a = recv.urls[0]
+    added = await control(http, recv, "POST", "/_control/secrets", {"secrets": [SECRET_B, SECRET_A]})
+    assert added == {"secrets": 2}  # SECRET_A was known already: not counted twice
+    assert (await post(http, a + "hook", 1, secret=SECRET_A)).status == 200
+    assert (await post(http, a + "hook", 2, secret=SECRET_B)).status == 200
+    assert (await post(http, a + "hook", 3, secret=SECRET_C)).status == 401
