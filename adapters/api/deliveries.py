@@ -30,6 +30,7 @@ from adapters.api.schemas import (
     RecoverRequest,
     Replayed,
     Rfc3339,
+    page_of,
 )
 from adapters.mongo import Doc
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
@@ -179,11 +180,8 @@ def router(ctx: ApiContext) -> APIRouter:
             match["at"] = at
         before = decode_cursor(after) if after else None
         rows = await ctx.deliveries.attempts(who.org, match, limit=limit + 1, before=before)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return AttemptPage(
-            data=[attempt_out(a) for a in rows], next=encode_cursor(rows[-1]) if more else None
-        )
+        rows, next_cursor = page_of(rows, limit, encode_cursor)
+        return AttemptPage(data=[attempt_out(a) for a in rows], next=next_cursor)
 
     @r.post(
         "/v1/deliveries/{delivery_id}/retry",

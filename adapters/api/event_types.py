@@ -21,7 +21,14 @@ from starlette.responses import Response
 from adapters.api import errors
 from adapters.api.auth import Principal
 from adapters.api.context import ApiContext, caller
-from adapters.api.schemas import EVENT_TYPE_PATTERN, MAX_PAGE, EventTypeIn, EventTypeOut, EventTypePage
+from adapters.api.schemas import (
+    EVENT_TYPE_PATTERN,
+    MAX_PAGE,
+    EventTypeIn,
+    EventTypeOut,
+    EventTypePage,
+    page_of,
+)
 from adapters.mongo import Doc
 from adapters.repos import EventTypeRepo
 from core.errors import BrokerUnavailable, InvalidInput
@@ -195,10 +202,10 @@ def router(ctx: ApiContext) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         after: Annotated[str | None, Query(pattern=EVENT_TYPE_PATTERN)] = None,
     ) -> EventTypePage:
-        docs = await repo.list_page(who.org, limit=limit + 1, after=after)
-        more = len(docs) > limit
-        docs = docs[:limit]
-        return EventTypePage(data=[event_type_out(d) for d in docs], next=docs[-1]["name"] if more else None)
+        docs, next_cursor = page_of(
+            await repo.list_page(who.org, limit=limit + 1, after=after), limit, lambda d: str(d["name"])
+        )
+        return EventTypePage(data=[event_type_out(d) for d in docs], next=next_cursor)
 
     @r.get(
         "/v1/event-types/{name}",

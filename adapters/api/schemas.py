@@ -9,7 +9,8 @@ checked by the routes and answered the same way.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
@@ -211,3 +212,13 @@ class EventTypeOut(BaseModel):
 class EventTypePage(BaseModel):
     data: list[EventTypeOut]
     next: str | None
+
+
+T = TypeVar("T")
+
+
+def page_of(rows: list[T], limit: int, cursor: Callable[[T], str]) -> tuple[list[T], str | None]:
+    """Rows fetched with `limit + 1`: the extra one only says whether a next page exists."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, cursor(rows[-1]) if more else None

@@ -29,6 +29,7 @@ from adapters.api.schemas import (
     WebhookOut,
     WebhookPage,
     WebhookPatch,
+    page_of,
 )
 from core.errors import BrokerUnavailable, DestinationRefused, InvalidInput, NotFound
 from core.filters import validate_filter
@@ -198,10 +199,10 @@ def router(ctx: ApiContext) -> APIRouter:
             str | None, Query(pattern=ID_PATTERN, description="`next` of the previous page")
         ] = None,
     ) -> WebhookPage:
-        page = await repo.list_page(who.org, limit=limit + 1, after=after)
-        more = len(page) > limit
-        page = page[:limit]
-        return WebhookPage(data=[webhook_out(w) for w in page], next=page[-1].id if more else None)
+        page, next_cursor = page_of(
+            await repo.list_page(who.org, limit=limit + 1, after=after), limit, lambda w: w.id
+        )
+        return WebhookPage(data=[webhook_out(w) for w in page], next=next_cursor)
 
     @r.get(
         "/v1/webhooks/{webhook_id}",
