@@ -191,8 +191,8 @@ class DeliveryWorker:
             metrics.delivery_attempt("dropped", error="webhook_disabled")
             return
         gate = self._gate(webhook)
-        if gate.crowded():
-            await self._park(task, 1.0)  # do not hold a prefetch slot for an endpoint that lags
+        if gate.crowded():  # do not hold a prefetch slot for an endpoint that lags
+            await self._park(task, gate.park_for(time.time()))
             return
         slots = self._slots.get(webhook.id)
         if slots is None:

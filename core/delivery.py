@@ -92,9 +92,16 @@ class EndpointGate:
         self.bucket = TokenBucket(rate, burst=max(1.0, rate)) if rate else None
         self.breaker = breaker
         self.paused_until = 0.0  # set by 429/503 with Retry-After: the endpoint asked us to wait
+        self.last_done = 0.0  # when a call to the endpoint last came back, whatever its outcome
 
     def crowded(self) -> bool:
         return self.waiting >= self.max_waiting
+
+    def park_for(self, now: float) -> float:
+        """How long to park a task that found the endpoint crowded. An endpoint that has not
+        answered anything for a second (hanging until the timeout) gets its tasks back less often:
+        every park is a publish and an ack that the healthy endpoints pay for in CPU."""
+        return 5.0 if now - self.last_done > 1.0 else 1.0
 
     def admit(self, now: float) -> float:
         """0 if the call may go now (it is then counted in flight), else seconds to wait.
@@ -112,6 +119,7 @@ class EndpointGate:
 
     def release(self, success: bool, now: float, pause_s: float | None = None) -> None:
         self.in_flight -= 1
+        self.last_done = now
         self.breaker.record(success, now)
         if pause_s:
             self.paused_until = max(self.paused_until, now + pause_s)

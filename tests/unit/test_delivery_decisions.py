@@ -58,3 +58,11 @@ def test_gate_rate_limit() -> None:
     gate = EndpointGate(100, 2.0, CircuitBreaker())
     assert gate.admit(0) == 0 and gate.admit(0) == 0
     assert 0 < gate.admit(0) <= 0.5
+
+
+def test_a_crowded_endpoint_that_stopped_answering_gets_its_tasks_back_less_often() -> None:
+    gate = EndpointGate(2, None, CircuitBreaker())
+    assert gate.admit(10.0) == 0
+    gate.release(True, 10.0)
+    assert gate.park_for(10.5) == 1.0  # answering: come back soon
+    assert gate.park_for(12.0) == 5.0  # nothing back for over a second: hanging
