@@ -21,7 +21,8 @@ from core.errors import BrokerUnavailable, Forbidden, InvalidInput, NotFound, Pl
 
 log = logging.getLogger(__name__)
 
-_CODES = {
+# The one map of HTTP status to error code: answers use it, and so do the ingest metrics' labels.
+ERROR_CODES = {
     400: "malformed",
     401: "unauthorized",
     403: "forbidden",
@@ -70,14 +71,14 @@ def error_response(
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` entries for the error statuses a route can answer."""
-    return {s: {"model": ErrorResponse, "description": _CODES.get(s, "error")} for s in statuses}
+    return {s: {"model": ErrorResponse, "description": ERROR_CODES.get(s, "error")} for s in statuses}
 
 
 def classify(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, str]]:
     """(status, code, message, field, headers) for any exception: the one mapping to HTTP."""
     if isinstance(exc, InvalidInput):
         status = 400 if isinstance(exc, MalformedBody) else 422
-        return status, _CODES[status], exc.message, exc.field, {}
+        return status, ERROR_CODES[status], exc.message, exc.field, {}
     if isinstance(exc, Unauthorized):
         return 401, "unauthorized", str(exc), None, {"WWW-Authenticate": "Bearer"}
     if isinstance(exc, Forbidden):
@@ -91,7 +92,7 @@ def classify(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, s
         return 503, "unavailable", f"{what} is unavailable; retry later", None, {"Retry-After": "1"}
     if isinstance(exc, HTTPException):
         status = exc.status_code
-        return status, _CODES.get(status, "error"), str(exc.detail), None, dict(exc.headers or {})
+        return status, ERROR_CODES.get(status, "error"), str(exc.detail), None, dict(exc.headers or {})
     log.error("unhandled error", exc_info=exc)
     return 500, "internal", "internal error", None, {}
 

@@ -6,6 +6,8 @@ fixed set (or a partition number, bounded by the topic). Exported as `ray_<name>
 
 from __future__ import annotations
 
+from adapters.api.errors import ERROR_CODES
+
 from .registry import define
 
 LATENCY_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -29,18 +31,8 @@ FAILURE_KINDS = (
     "other",
 )
 INGEST_PATHS = ("/v1/events", "/v1/events/batch")
-REJECTION_REASONS = {
-    400: "malformed",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "rate_limited",
-    503: "unavailable",
-}
+# Rejections are labelled with the code the API answers with (a bounded set).
+REJECTION_REASONS = {**ERROR_CODES, 429: "rate_limited"}
 
 # -- ingest -----------------------------------------------------------------------------------
 INGEST_REQUESTS = define(
