@@ -41,6 +41,14 @@ async def _hook(request: web.Request) -> web.StreamResponse:
     if path.startswith(_CONTROL):
         raise web.HTTPNotFound()
     st = request.app[STATE_KEY]
+    st.begin(path)
+    try:
+        return await _answer(request, st, path)
+    finally:  # also when a hung handler is cancelled by its client going away
+        st.end(path)
+
+
+async def _answer(request: web.Request, st: PortState, path: str) -> web.StreamResponse:
     body = await request.read()
     h = request.headers
     now = time.time()
@@ -50,6 +58,8 @@ async def _hook(request: web.Request) -> web.StreamResponse:
     st.verdicts[verdict] += 1
     mode = st.mode
     failure = mode.take_failure(now)
+    rejected = failure is None and verdict == "invalid" and st.reject_invalid
+    st.record_call(now, path, wid, failure or (401 if rejected else mode.success_status))
     if mode.delay_ms:
         await asyncio.sleep(mode.delay_ms / 1000)
     if failure is not None:
@@ -59,7 +69,7 @@ async def _hook(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(HANG_S)
         headers = {"Retry-After": mode.retry_after} if mode.retry_after is not None else None
         return web.Response(status=failure, text="injected failure", headers=headers)
-    if verdict == "invalid" and st.reject_invalid:
+    if rejected:
         st.outcomes["rejected"] += 1
         return web.Response(status=401, text="invalid signature")
     st.outcomes[verdict] += 1
@@ -72,13 +82,35 @@ async def _stats(request: web.Request) -> web.Response:
     return _json(request.app[STATE_KEY].stats())
 
 
-async def _deliveries(request: web.Request) -> web.Response:
+def _since_limit(request: web.Request, default_limit: int) -> tuple[float, int]:
+    """`?since=<unix s>&limit=<n>` of the record listings; ValueError when malformed."""
     try:
         since = float(request.query.get("since", "0"))
-        limit = int(request.query.get("limit", "1000"))
+        limit = int(request.query.get("limit", str(default_limit)))
     except ValueError:
-        return _bad("since must be a number and limit an integer")
-    return _json(request.app[STATE_KEY].deliveries(since, max(0, limit)))
+        raise ValueError("since must be a number and limit an integer") from None
+    return since, max(0, limit)
+
+
+async def _deliveries(request: web.Request) -> web.Response:
+    try:
+        since, limit = _since_limit(request, 1000)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return _json(request.app[STATE_KEY].deliveries(since, limit))
+
+
+async def _calls(request: web.Request) -> web.Response:
+    """Every request (any answer), oldest first: `?since=<unix s>&limit=<n>&path=/hook`."""
+    try:
+        since, limit = _since_limit(request, 10_000)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return _json(request.app[STATE_KEY].calls_since(since, limit, request.query.get("path")))
+
+
+async def _concurrency(request: web.Request) -> web.Response:
+    return _json(request.app[STATE_KEY].concurrency())
 
 
 async def _arrivals(request: web.Request) -> web.StreamResponse:
@@ -189,6 +221,8 @@ def build_app(state: PortState) -> web.Application:
     r.add_get("/_control/stats", _stats)
     r.add_get("/_control/deliveries", _deliveries)
     r.add_get("/_control/arrivals", _arrivals)
+    r.add_get("/_control/calls", _calls)
+    r.add_get("/_control/concurrency", _concurrency)
     r.add_get("/_control/event_ids", _event_ids)
     r.add_put("/_control/mode", _put_mode)
     r.add_put("/_control/secrets", _put_secrets)

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import orjson
 
-from bench.receiver.state import DeliveryRecord, ModeDoc, StatsDoc
+from bench.receiver.state import CallRecord, DeliveryRecord, ModeDoc, PortConcurrencyDoc, StatsDoc
 
 
 class ReceiverError(RuntimeError):
@@ -88,6 +88,17 @@ class ReceiverClient:
             list[DeliveryRecord],
             self._json("GET", "/_control/deliveries", query={"since": since, "limit": limit}),
         )
+
+    def calls(self, since: float = 0.0, limit: int = 10_000, path: str | None = None) -> list[CallRecord]:
+        """Every request the port was sent, whatever it answered, oldest first."""
+        query: dict[str, Any] = {"since": since, "limit": limit}
+        if path is not None:
+            query["path"] = path
+        return cast(list[CallRecord], self._json("GET", "/_control/calls", query=query))
+
+    def concurrency(self) -> PortConcurrencyDoc:
+        """Requests in flight now and the most at once since the last reset, per port and per path."""
+        return cast(PortConcurrencyDoc, self._json("GET", "/_control/concurrency"))
 
     def arrivals(self) -> dict[str, float]:
         """webhook-id -> first time it was answered 2xx (time.time() on the receiver)."""

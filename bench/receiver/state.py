@@ -2,7 +2,9 @@
 
 Each port stands for a different customer endpoint, so every count, record and mode is per
 port. Only deliveries answered 2xx count as received: a retry after an injected 503 is the
-platform doing its job, not a duplicate.
+platform doing its job, not a duplicate. Every request, whatever it was answered, is also kept
+as a call (arrival time, path, webhook-id, status) and counted in flight while its handler runs,
+per port and per path: what the isolation tests hold the sender's limits against.
 """
 
 from __future__ import annotations
@@ -34,6 +36,22 @@ class DeliveryRecord(TypedDict):
     body: str
 
 
+class CallRecord(TypedDict):
+    at: float  # arrival, time.time() on the receiver
+    path: str
+    webhook_id: str | None
+    status: int  # what the request was (or, for a hang, would have been) answered
+
+
+class ConcurrencyDoc(TypedDict):
+    in_flight: int
+    max_in_flight: int
+
+
+class PortConcurrencyDoc(ConcurrencyDoc):
+    paths: dict[str, ConcurrencyDoc]
+
+
 class ModeDoc(TypedDict, total=False):
     status: int
     retry_after: str
@@ -54,6 +72,8 @@ class StatsDoc(TypedDict):
     unverified: int
     rejected: int
     failed_responses: int
+    in_flight: int
+    max_in_flight: int
     mode: ModeDoc
 
 
@@ -144,6 +164,14 @@ class PortState:
         self.keys: tuple[bytes, ...] = ()
         self.set_secrets(secrets)
         self.ring: deque[DeliveryRecord] = deque(maxlen=ring_size)
+        self.calls: deque[CallRecord] = deque(maxlen=ring_size)
+        # Handlers running now, and the most seen at once since the last reset: a handler starts
+        # after the sender put the request on the wire and ends before it reads the answer, so
+        # these never exceed what the sender had in flight.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.path_in_flight: dict[str, int] = {}
+        self.path_max_in_flight: dict[str, int] = {}
         self.first_seen: dict[str, float] = {}
         self.event_ids: set[str] = set()
         self.verdicts: dict[str, int] = {}
@@ -160,8 +188,39 @@ class PortState:
         self.verdicts = dict.fromkeys(("verified", "invalid", "unverified"), 0)
         self.outcomes = dict.fromkeys(OUTCOMES, 0)
         self.ring.clear()
+        self.calls.clear()
         self.first_seen.clear()
         self.event_ids.clear()
+        # Requests still running count from here: a reset mid-load must not read as a lower peak.
+        self.max_in_flight = self.in_flight
+        self.path_in_flight = {p: n for p, n in self.path_in_flight.items() if n}
+        self.path_max_in_flight = dict(self.path_in_flight)
+
+    def begin(self, path: str) -> None:
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        n = self.path_in_flight[path] = self.path_in_flight.get(path, 0) + 1
+        self.path_max_in_flight[path] = max(self.path_max_in_flight.get(path, 0), n)
+
+    def end(self, path: str) -> None:
+        self.in_flight -= 1
+        self.path_in_flight[path] -= 1
+
+    def record_call(self, at: float, path: str, webhook_id: str | None, status: int) -> None:
+        self.calls.append({"at": at, "path": path, "webhook_id": webhook_id, "status": status})
+
+    def concurrency(self) -> PortConcurrencyDoc:
+        return {
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
+            "paths": {
+                p: {"in_flight": self.path_in_flight.get(p, 0), "max_in_flight": m}
+                for p, m in self.path_max_in_flight.items()
+            },
+        }
+
+    def calls_since(self, since: float, limit: int, path: str | None = None) -> list[CallRecord]:
+        return [c for c in self.calls if c["at"] > since and (path is None or c["path"] == path)][:limit]
 
     def record_delivery(
         self,
@@ -224,6 +283,8 @@ class PortState:
             "unverified": self.verdicts["unverified"],
             "rejected": self.outcomes["rejected"],
             "failed_responses": self.outcomes["failed"],
+            "in_flight": self.in_flight,
+            "max_in_flight": self.max_in_flight,
             "mode": self.mode.describe(time.time() if now is None else now),
         }
 

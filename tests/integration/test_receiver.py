@@ -382,3 +382,98 @@ async def test_post_adds_a_secret_and_keeps_the_others(recv: Receivers, http: ai
     assert (await post(http, a + "hook", 1, secret=SECRET_A)).status == 200
     assert (await post(http, a + "hook", 2, secret=SECRET_B)).status == 200
     assert (await post(http, a + "hook", 3, secret=SECRET_C)).status == 401
+
+
+async def test_concurrency_is_counted_per_port_and_per_path(
+    recv: Receivers, http: aiohttp.ClientSession
+) -> None:
+    await control(http, recv, "PUT", "/_control/mode", {"delay_ms": 300})
+    a = recv.urls[0]
+    # 3 at once on /x, then 2 at once on /y while one more /x runs: the port peaks at 3.
+    await asyncio.gather(*(post(http, a + "x", n) for n in range(3)))
+    await asyncio.gather(post(http, a + "x", 10), *(post(http, a + "y", n) for n in range(20, 22)))
+    doc = await control(http, recv, "GET", "/_control/concurrency")
+    assert doc == {
+        "in_flight": 0,
+        "max_in_flight": 3,
+        "paths": {"/x": {"in_flight": 0, "max_in_flight": 3}, "/y": {"in_flight": 0, "max_in_flight": 2}},
+    }
+    stats = await control(http, recv, "GET", "/_control/stats")
+    assert (stats["in_flight"], stats["max_in_flight"]) == (0, 3)
+    other = await control(http, recv, "GET", "/_control/concurrency", port=recv.ports[1])
+    assert other == {"in_flight": 0, "max_in_flight": 0, "paths": {}}
+
+
+async def test_a_hung_request_stays_in_flight_until_its_client_gives_up(
+    recv: Receivers, http: aiohttp.ClientSession
+) -> None:
+    await control(http, recv, "PUT", "/_control/mode", {"hang": True})
+    hung = asyncio.create_task(post(http, recv.urls[0] + "h", 1, timeout=aiohttp.ClientTimeout(total=0.5)))
+    await asyncio.sleep(0.2)
+    assert (await control(http, recv, "GET", "/_control/concurrency"))["paths"]["/h"]["in_flight"] == 1
+    await control(http, recv, "POST", "/_control/reset", {})
+    # A reset keeps what is still running as the new peak, and forgets the rest.
+    assert await control(http, recv, "GET", "/_control/concurrency") == {
+        "in_flight": 1,
+        "max_in_flight": 1,
+        "paths": {"/h": {"in_flight": 1, "max_in_flight": 1}},
+    }
+    with pytest.raises(asyncio.TimeoutError):
+        await hung
+    await asyncio.sleep(0.1)  # the server notices the disconnect and cancels the handler
+    doc = await control(http, recv, "GET", "/_control/concurrency")
+    assert (doc["in_flight"], doc["paths"]["/h"]["in_flight"]) == (0, 0)
+
+
+async def test_calls_record_every_request_with_its_answer(
+    recv: Receivers, http: aiohttp.ClientSession
+) -> None:
+    a = recv.urls[0]
+    t0 = time.time()
+    await control(http, recv, "PUT", "/_control/mode", {"status": 429, "retry_after": "1", "fail_count": 1})
+    assert (await post(http, a + "p", 1, "dlv_1")).status == 429
+    assert (await post(http, a + "p", 1, "dlv_1")).status == 200
+    assert (await post(http, a + "q", 2, "dlv_2", secret=SECRET_B)).status == 401
+    calls = await control(http, recv, "GET", "/_control/calls")
+    assert [(c["path"], c["webhook_id"], c["status"]) for c in calls] == [
+        ("/p", "dlv_1", 429),
+        ("/p", "dlv_1", 200),
+        ("/q", "dlv_2", 401),
+    ]
+    assert t0 <= calls[0]["at"] <= calls[1]["at"] <= calls[2]["at"] <= time.time()
+    async with http.get(recv.url(recv.ports[0], "/_control/calls"), params={"path": "/q"}) as r:
+        assert [c["webhook_id"] for c in orjson.loads(await r.read())] == ["dlv_2"]
+    since = {"since": str(calls[0]["at"]), "limit": "1"}
+    async with http.get(recv.url(recv.ports[0], "/_control/calls"), params=since) as r:
+        assert [c["status"] for c in orjson.loads(await r.read())] == [200]
+    async with http.get(recv.url(recv.ports[0], "/_control/calls?limit=x")) as r:
+        assert r.status == 400
+    await control(http, recv, "POST", "/_control/reset", {})
+    assert await control(http, recv, "GET", "/_control/calls") == []
+
+
+def test_client_reads_calls_and_concurrency(threaded: ReceiversThread) -> None:
+    import urllib.request
+
+    client = ReceiverClient(threaded.urls[0])
+    client.set_mode(status=503, fail_count=1)
+    for n in (1, 2):
+        body = event_body(n)
+        req = urllib.request.Request(
+            threaded.urls[0] + "c",
+            data=body,
+            method="POST",
+            headers=signed_headers(body, f"dlv_{n}", SECRET_A),
+        )
+        try:
+            urllib.request.urlopen(req, timeout=5).close()
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 503
+    assert [(c["webhook_id"], c["status"]) for c in client.calls()] == [("dlv_1", 503), ("dlv_2", 200)]
+    assert [c["webhook_id"] for c in client.calls(path="/c", limit=1)] == ["dlv_1"]
+    assert client.calls(path="/other") == []
+    assert client.concurrency() == {
+        "in_flight": 0,
+        "max_in_flight": 1,
+        "paths": {"/c": {"in_flight": 0, "max_in_flight": 1}},
+    }
