@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import threading
 import time
@@ -23,11 +22,11 @@ from pymongo import AsyncMongoClient
 from adapters import dead_letters, http_delivery, metrics, rabbit
 from adapters.attempt_log import AttemptLog
 from core.breaker import CircuitBreaker, State
-from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, utc
+from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, pool_share, utc
 from core.ids import new_id
 from core.logsetup import configure_logging
 from core.models import Attempt, DeliveryTask, Webhook, utcnow
-from core.retry import pick_wait_queue
+from core.retry import nearest_wait_step, pick_wait_queue
 from core.settings import DeliverySettings, MongoSettings, RabbitSettings
 from core.signing import headers as sign_headers
 from core.ssrf import Guard
@@ -192,11 +191,9 @@ class DeliveryWorker:
             return
         gate = self._gate(webhook)
         if gate.crowded():  # do not hold a prefetch slot for an endpoint that lags
-            await self._park(task, gate.park_for(time.time()))
+            await self._hold_back(task, gate)
             return
-        slots = self._slots.get(webhook.id)
-        if slots is None:
-            slots = self._slots[webhook.id] = asyncio.Semaphore(gate.concurrency)
+        slots = self._slots[webhook.id]
         gate.waiting += 1
         try:
             await slots.acquire()
@@ -206,7 +203,7 @@ class DeliveryWorker:
             wait = gate.admit(time.time())
             while wait > 0:
                 if wait > 1.0:  # paused, breaker open or rate-limited for a while: park it
-                    await self._park(task, wait)
+                    await self._hold_back(task, gate, wait)
                     return
                 await asyncio.sleep(wait)
                 wait = gate.admit(time.time())
@@ -261,7 +258,9 @@ class DeliveryWorker:
     def _gate(self, webhook: Webhook) -> EndpointGate:
         gate = self._gates.get(webhook.id)
         rate = webhook.rate_limit / self._pool if webhook.rate_limit else None
-        if gate is None or (gate.bucket.rate if gate.bucket else None) != rate:
+        cap = webhook.max_concurrency or self._settings.per_endpoint_concurrency
+        share = pool_share(cap, self._pool, self.index)
+        if gate is None or (gate.bucket.rate if gate.bucket else None) != rate or gate.concurrency != share:
             breaker = (
                 gate.breaker
                 if gate
@@ -270,13 +269,21 @@ class DeliveryWorker:
                     cooldown_s=self._settings.breaker_cooldown_s,
                 )
             )
-            gate = EndpointGate(
-                math.ceil(self._settings.per_endpoint_concurrency / self._pool), rate, breaker
-            )
+            gate = EndpointGate(share, rate, breaker, self._settings.total_timeout_s)
             self._gates[webhook.id] = gate
+            # A changed cap gets a new semaphore; calls holding the old one finish on it.
+            self._slots[webhook.id] = asyncio.Semaphore(max(1, share))
         return gate
 
     # -- broker writes (each confirmed before the message is acked) -------------------------
+    async def _hold_back(self, task: DeliveryTask, gate: EndpointGate, wait: float = 0.0) -> None:
+        """Park a task whose endpoint cannot take it now, for one wait-queue step: the exact due
+        time does not matter here, and a step that is not on the ladder would cost several hops."""
+        parks = task.get("parks", 0)
+        delay = max(wait, gate.park_for(time.time(), parks))
+        task["parks"] = parks + 1
+        await self._park(task, nearest_wait_step(delay))
+
     async def _park(self, task: DeliveryTask, delay: float) -> None:
         self.stats["parked"] += 1
         metrics.delivery_attempt("parked")
@@ -285,6 +292,7 @@ class DeliveryWorker:
 
     async def _publish_next(self, task: DeliveryTask, delay: float) -> None:
         task["attempt"] += 1
+        task.pop("parks", None)  # an attempt was made: congestion backoff starts over
         task["not_before"] = time.time() + delay
         await self._to_wait_queue(task, delay)
         metrics.retry_scheduled()

@@ -34,6 +34,7 @@ PATCHABLE = frozenset(
         "secrets",
         "headers",
         "rate_limit",
+        "max_concurrency",
         "enabled",
         "disabled_reason",
         "description",

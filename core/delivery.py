@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import random
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -73,8 +74,8 @@ def decide(
 class EndpointGate:
     """Admission for one endpoint inside one delivery worker.
 
-    Limits are per worker: the pool divides a webhook's concurrency cap and rate limit by its
-    size, so the whole pool honours them without a remote call per delivery.
+    Limits are per worker: the pool splits a webhook's concurrency cap and rate limit between its
+    actors (`pool_share`), so the whole pool honours them without a remote call per delivery.
     """
 
     def __init__(
@@ -82,26 +83,52 @@ class EndpointGate:
         concurrency: int,
         rate: float | None,
         breaker: CircuitBreaker,
+        stall_timeout_s: float = 15.0,
     ) -> None:
-        self.concurrency = max(1, concurrency)
+        self.concurrency = concurrency  # 0: this worker's share of a small cap is nothing
         self.in_flight = 0  # calls on the wire
         self.waiting = 0  # tasks queued for a concurrency slot (the worker's semaphore)
         # Beyond this many queued tasks the endpoint is not keeping up: new tasks are parked on a
         # wait queue instead of holding prefetch slots that other endpoints need.
-        self.max_waiting = 2 * self.concurrency
+        self.max_waiting = 2 * max(1, concurrency)
         self.bucket = TokenBucket(rate, burst=max(1.0, rate)) if rate else None
         self.breaker = breaker
+        self.stall_timeout_s = stall_timeout_s
         self.paused_until = 0.0  # set by 429/503 with Retry-After: the endpoint asked us to wait
-        self.last_done = 0.0  # when a call to the endpoint last came back, whatever its outcome
+        self.last_done: float | None = None  # when a call last came back, whatever its outcome
+        self.first_call: float | None = None
+        self._done: deque[float] = deque(maxlen=64)  # recent completion times: the drain rate
 
     def crowded(self) -> bool:
-        return self.waiting >= self.max_waiting
+        return self.concurrency == 0 or self.waiting >= self.max_waiting
 
-    def park_for(self, now: float) -> float:
-        """How long to park a task that found the endpoint crowded. An endpoint that has not
-        answered anything for a second (hanging until the timeout) gets its tasks back less often:
-        every park is a publish and an ack that the healthy endpoints pay for in CPU."""
-        return 5.0 if now - self.last_done > 1.0 else 1.0
+    def drain_rate(self, now: float) -> float | None:
+        """Calls per second this endpoint completes here lately; None when there is no evidence.
+
+        An endpoint with calls on the wire and nothing back for a second is taken to be hanging:
+        every slot is then assumed busy until the timeout.
+        """
+        since = self.last_done if self.last_done is not None else self.first_call
+        if self.in_flight and since is not None and now - since > 1.0:
+            return max(1, self.concurrency) / self.stall_timeout_s
+        recent = [t for t in self._done if now - t <= 10.0]
+        if len(recent) < 2 or now <= recent[0]:
+            return None
+        return len(recent) / (now - recent[0])
+
+    def park_for(self, now: float, parks: int = 0) -> float:
+        """How long to park a task that cannot go now (endpoint crowded, paused or open).
+
+        About as long as the endpoint needs for the tasks ahead of it, and at least doubling with
+        each park of the same task (1, 2, 4 ... 300 s): every park is a publish, a broker round
+        trip and an ack that the healthy endpoints pay for in CPU, so a dead endpoint's backlog
+        must not cycle through the pool every few seconds.
+        """
+        floor = min(MAX_PARK_S, 2.0**parks)
+        ahead = self.waiting + self.in_flight
+        rate = self.drain_rate(now)
+        estimate = ahead / rate if rate else 1.0
+        return max(1.0, floor, min(MAX_PARK_S, estimate))
 
     def admit(self, now: float) -> float:
         """0 if the call may go now (it is then counted in flight), else seconds to wait.
@@ -115,14 +142,28 @@ class EndpointGate:
         if self.bucket is not None and not self.bucket.try_take(now):
             return max(0.001, self.bucket.wait_time(now))
         self.in_flight += 1
+        if self.first_call is None:
+            self.first_call = now
         return 0.0
 
     def release(self, success: bool, now: float, pause_s: float | None = None) -> None:
         self.in_flight -= 1
         self.last_done = now
+        self._done.append(now)
         self.breaker.record(success, now)
         if pause_s:
             self.paused_until = max(self.paused_until, now + pause_s)
+
+
+MAX_PARK_S = 300.0
+
+
+def pool_share(total: int, pool: int, index: int) -> int:
+    """This worker's part of a cap of `total` split over `pool` workers: the parts sum to
+    `total` exactly (the first `total % pool` workers take one more); it can be 0 when the cap
+    is smaller than the pool, and that worker then parks the endpoint's tasks for the others."""
+    pool = max(1, pool)
+    return total // pool + (1 if index % pool < total % pool else 0)
 
 
 def utc(ts: float | None) -> datetime | None:

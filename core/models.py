@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import orjson
 
@@ -57,6 +57,7 @@ class Webhook:
     secrets: tuple[Secret, ...] = ()
     headers: dict[str, str] = field(default_factory=dict)
     rate_limit: int | None = None  # requests per second, across the delivery pool
+    max_concurrency: int | None = None  # calls in flight, across the pool (None: the default)
     enabled: bool = True
     disabled_reason: str | None = None
     version: int = 1
@@ -78,6 +79,7 @@ class Webhook:
             ),
             headers=dict(doc.get("headers") or {}),
             rate_limit=doc.get("rate_limit"),
+            max_concurrency=doc.get("max_concurrency"),
             enabled=bool(doc.get("enabled", True)),
             disabled_reason=doc.get("disabled_reason"),
             version=int(doc.get("version", 1)),
@@ -99,6 +101,7 @@ class Webhook:
             "secrets": [{"key": s.key, "expires_at": s.expires_at} for s in self.secrets],
             "headers": self.headers,
             "rate_limit": self.rate_limit,
+            "max_concurrency": self.max_concurrency,
             "enabled": self.enabled,
             "disabled_reason": self.disabled_reason,
             "version": self.version,
@@ -137,6 +140,7 @@ class DeliveryTask(TypedDict):
     attempt: int  # 1-based number of the attempt this message will make
     first_attempt_at: float  # unix seconds when the task was first published
     not_before: float  # unix seconds; a wait queue may hand it back early, never late
+    parks: NotRequired[int]  # times parked since the last attempt because the endpoint was busy
 
 
 class Attempt(TypedDict):

@@ -110,6 +110,15 @@ def pick_wait_queue(remaining_s: float, ladder: Sequence[float] = WAIT_LADDER_S)
     return ladder[i - 1] if i else ladder[0]
 
 
+def nearest_wait_step(delay_s: float, ladder: Sequence[float] = WAIT_LADDER_S) -> float:
+    """A ladder step for a delay whose exact length does not matter (a task held back from a
+    busy endpoint): one hop instead of several; at most a quarter later than asked, or shorter."""
+    i = bisect.bisect_left(ladder, delay_s)
+    if i < len(ladder) and ladder[i] <= 1.25 * delay_s:
+        return ladder[i]
+    return ladder[i - 1] if i else ladder[0]
+
+
 def wait_queue_name(prefix: str, ttl_s: float) -> str:
     """`deliveries.retry.` + `5s` / `30m` / `2h` (or `500ms`): readable in the RabbitMQ UI."""
     if prefix and not prefix.endswith("."):

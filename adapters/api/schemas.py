@@ -60,6 +60,9 @@ Filter = Annotated[
     Field(description='Mongo-style query over the event, e.g. {"data.amount": {"$gte": 50}}'),
 ]
 RateLimit = Annotated[int, Field(ge=1, le=MAX_RATE_LIMIT, description="deliveries per second at most")]
+MaxConcurrency = Annotated[
+    int, Field(ge=1, le=1000, description="calls in flight at most, across the delivery pool")
+]
 Delay = Annotated[float, Field(ge=0.1, le=86_400)]
 Schedule = Annotated[
     list[Delay],
@@ -91,13 +94,15 @@ class WebhookCreate(_Strict):
     filter: Filter | None = None
     headers: Headers = {}
     rate_limit: RateLimit | None = None
+    max_concurrency: MaxConcurrency | None = None
     description: Description = ""
     enabled: bool = True
     retry_schedule: Schedule | None = None
 
 
 class WebhookPatch(_Strict):
-    """Only the fields present change; `null` clears `filter`, `rate_limit` and `retry_schedule`."""
+    """Only the fields present change; `null` clears `filter`, `rate_limit`, `max_concurrency` and
+    `retry_schedule`."""
 
     # SkipJsonSchema: absent is fine, an explicit null is not (the schema says so, the route checks).
     url: Url | SkipJsonSchema[None] = None
@@ -105,6 +110,7 @@ class WebhookPatch(_Strict):
     filter: Filter | None = None
     headers: Headers | SkipJsonSchema[None] = None
     rate_limit: RateLimit | None = None
+    max_concurrency: MaxConcurrency | None = None
     description: Description | SkipJsonSchema[None] = None
     enabled: bool | SkipJsonSchema[None] = Field(
         default=None, description="true re-enables a disabled webhook and clears disabled_reason"
@@ -121,6 +127,7 @@ class WebhookOut(BaseModel):
     filter: dict[str, Any] | None
     headers: dict[str, str]
     rate_limit: int | None
+    max_concurrency: int | None
     description: str
     enabled: bool
     disabled_reason: str | None

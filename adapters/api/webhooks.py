@@ -113,6 +113,7 @@ def webhook_out(wh: Webhook) -> WebhookOut:
         filter=wh.filter,
         headers=wh.headers,
         rate_limit=wh.rate_limit,
+        max_concurrency=wh.max_concurrency,
         description=wh.description,
         enabled=wh.enabled,
         disabled_reason=wh.disabled_reason,
@@ -141,6 +142,8 @@ async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
         changes["headers"] = check_headers(body.headers)
     if "rate_limit" in given:
         changes["rate_limit"] = body.rate_limit
+    if "max_concurrency" in given:
+        changes["max_concurrency"] = body.max_concurrency
     if body.description is not None:
         changes["description"] = body.description
     if body.enabled is not None:
@@ -179,6 +182,7 @@ def router(ctx: ApiContext) -> APIRouter:
                 secrets=(Secret(secret),),
                 headers=headers,
                 rate_limit=body.rate_limit,
+                max_concurrency=body.max_concurrency,
                 enabled=body.enabled,
                 description=body.description,
                 retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,

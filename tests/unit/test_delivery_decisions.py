@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from core.breaker import CircuitBreaker
-from core.delivery import Action, EndpointGate, HttpResult, decide
+from core.delivery import MAX_PARK_S, Action, EndpointGate, HttpResult, decide, pool_share
+from core.retry import nearest_wait_step
 
 SCHEDULE = (5.0, 300.0)
 
@@ -60,9 +63,55 @@ def test_gate_rate_limit() -> None:
     assert 0 < gate.admit(0) <= 0.5
 
 
-def test_a_crowded_endpoint_that_stopped_answering_gets_its_tasks_back_less_often() -> None:
+def test_a_crowded_endpoint_that_answers_gets_its_tasks_back_soon() -> None:
+    gate = EndpointGate(2, None, CircuitBreaker(), stall_timeout_s=15)
+    for t in (10.0, 10.1, 10.2, 10.3):
+        assert gate.admit(t) == 0
+        gate.release(True, t + 0.01)
+    assert gate.drain_rate(10.5) == pytest.approx(4 / 0.49, rel=0.01)
+    gate.waiting = gate.max_waiting
+    assert gate.park_for(10.5) == 1.0  # 4 ahead at ~8/s: half a second, and 1 s is the least
+
+
+def test_a_fresh_endpoint_is_not_taken_for_a_hanging_one() -> None:
+    gate = EndpointGate(2, None, CircuitBreaker(), stall_timeout_s=15)
+    assert gate.admit(100.0) == 0 and gate.admit(100.0) == 0
+    gate.waiting = gate.max_waiting
+    assert gate.drain_rate(100.5) is None
+    assert gate.park_for(100.5) == 1.0
+
+
+def test_a_hanging_endpoint_parks_its_overflow_for_as_long_as_it_needs() -> None:
+    gate = EndpointGate(4, None, CircuitBreaker(), stall_timeout_s=15)
+    for _ in range(4):
+        assert gate.admit(0.0) == 0
+    gate.waiting = gate.max_waiting  # 8 queued behind 4 calls that never come back
+    assert gate.drain_rate(2.0) == pytest.approx(4 / 15)
+    assert gate.park_for(2.0) == pytest.approx(12 / (4 / 15))  # 45 s: not every second
+    assert gate.park_for(2.0, parks=20) == MAX_PARK_S
+
+
+def test_each_park_of_the_same_task_at_least_doubles_the_wait() -> None:
     gate = EndpointGate(2, None, CircuitBreaker())
-    assert gate.admit(10.0) == 0
-    gate.release(True, 10.0)
-    assert gate.park_for(10.5) == 1.0  # answering: come back soon
-    assert gate.park_for(12.0) == 5.0  # nothing back for over a second: hanging
+    assert [gate.park_for(0.0, parks) for parks in range(4)] == [1.0, 2.0, 4.0, 8.0]
+
+
+@pytest.mark.parametrize(
+    ("cap", "pool", "shares"),
+    [(32, 2, [16, 16]), (3, 2, [2, 1]), (1, 3, [1, 0, 0]), (10, 4, [3, 3, 2, 2])],
+)
+def test_a_cap_is_split_over_the_pool_without_overshoot(cap: int, pool: int, shares: list[int]) -> None:
+    got = [pool_share(cap, pool, i) for i in range(pool)]
+    assert got == shares and sum(got) == cap
+
+
+def test_a_worker_without_a_share_always_finds_the_endpoint_crowded() -> None:
+    assert EndpointGate(0, None, CircuitBreaker()).crowded()
+
+
+@pytest.mark.parametrize(
+    ("delay", "step"),
+    [(0.2, 1), (1, 1), (3.9, 1), (4, 5), (29.5, 30), (45, 30), (120, 30), (250, 300), (1e6, 36000)],
+)
+def test_a_congestion_park_takes_one_wait_step(delay: float, step: float) -> None:
+    assert nearest_wait_step(delay) == step
