@@ -9,6 +9,7 @@ or dead-letter. A message is never acked before its outcome is safely recorded o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
@@ -164,9 +165,17 @@ class DeliveryWorker:
             await message.ack()
         except Exception as exc:
             # Leave it unacked-then-requeued: the broker hands it out again.
-            log.exception("delivery=%d failed to handle message error=%r", self.index, exc)
             self.stats["errors"] += 1
-            await message.nack(requeue=True)
+            if message.channel.is_closed:
+                # The connection is gone: the broker requeues every unacked message by itself,
+                # and the session restarts. One line, not a traceback per in-flight message.
+                log.warning(
+                    "delivery=%d channel closed, message left to the broker error=%r", self.index, exc
+                )
+                return
+            log.exception("delivery=%d failed to handle message error=%r", self.index, exc)
+            with contextlib.suppress(Exception):  # closed meanwhile: same as above
+                await message.nack(requeue=True)
         finally:
             self.stats["in_flight"] -= 1
 

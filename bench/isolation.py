@@ -12,60 +12,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import statistics
-from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-
-import ray
-
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
-from cluster.supervisor import Supervisor
-from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def one_run(events: int, hang: bool, timeout_s: float) -> dict[str, Any]:
-    # Production-like breaker cooldown: the tests' 1 s would make the hanging endpoint churn.
-    world = PipelineWorld(
-        namespaced_config(schedule=(5.0, 30.0), total_timeout_s=timeout_s, breaker_cooldown_s=30.0)
-    )
-    with ReceiversThread([0, 0]) as recv:
-        healthy, other = recv.ports
-        for i in range(3):
-            world.add_webhook("org_iso", recv.receivers.url(healthy, f"/h{i}"), ["T"])
-        world.add_webhook("org_iso", recv.receivers.url(other, "/slow"), ["T"])
-        if hang:
-            recv.receivers.states[other].mode = Mode(hang=True)
-        sup = Supervisor(world.config, detached=False)
-        sup.start()
-        try:
-            assert wait_until(lambda: rules_synced(sup, 4), 20)
-            world.produce(world.events(events, ["org_iso"], ["T"]))
-            state = recv.receivers.states[healthy]
-            expected = 3 * events
-            drained = wait_until(lambda: len(state.first_seen) >= expected, 300, 0.5)
-            arrivals = sorted(state.first_seen.values())
-            span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else float("nan")
-            status = sup.status()
-        finally:
-            sup.stop()
-            world.cleanup()
-    return {
-        "hanging_endpoint": hang,
-        "healthy_expected": expected,
-        "healthy_received": len(arrivals),
-        "drained": drained,
-        "healthy_deliveries_per_s": round(len(arrivals) / span, 1) if span > 0 else None,
-        "span_s": round(span, 2),
-        "workers": [
-            {k: d.get(k) for k in ("success", "retry", "parked", "dead")} for d in status["deliveries"]
-        ],
-    }
+from bench.drain import RESULTS, Shape, drain, ray_init, ray_shutdown
 
 
 def main() -> int:
@@ -76,26 +26,19 @@ def main() -> int:
         "--repeats", type=int, default=3, help="baseline/hanging pairs, interleaved; the medians are compared"
     )
     args = parser.parse_args()
-    ray.init(
-        address="local",
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        num_cpus=8,
-        namespace="edp-bench",
-        runtime_env={"env_vars": {"PYTHONPATH": str(RESULTS.parents[1])}},
-        log_to_driver=False,
-    )
+    ray_init("edp-bench")
     runs: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     try:
         # Interleaved, so that whatever else the machine does lands on both sides alike.
         for _ in range(args.repeats):
             for hang in (False, True):
-                runs[hang].append(one_run(args.events, hang=hang, timeout_s=args.timeout))
+                shape = Shape(events=args.events, slow_endpoint=True, hang=hang, timeout_s=args.timeout)
+                runs[hang].append(drain(shape))
     finally:
-        ray.shutdown()
+        ray_shutdown()
 
     def median_rate(hang: bool) -> float | None:
-        rates = [r["healthy_deliveries_per_s"] for r in runs[hang] if r["healthy_deliveries_per_s"]]
+        rates = [r["deliveries_per_s"] for r in runs[hang] if r["deliveries_per_s"]]
         return statistics.median(rates) if rates else None
 
     base, slow = median_rate(False), median_rate(True)

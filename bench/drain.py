@@ -1,0 +1,192 @@
+"""One backlog drain on a private pipeline: the building block of the isolation and sweep benchmarks.
+
+A fresh pipeline (its own topic, queues, database; tests/support/pipeline.py) on the local Ray
+that `ray_init` starts, `fanout` webhooks on one healthy receiver per event (plus, optionally, one
+on a second receiver that can be told to hang), `events` events produced into Kafka at once, and
+the time from the first to the last arrival at the healthy receiver. Meanwhile the CPU seconds of
+every component are sampled (bench/e2e_procs), and the delivery actors can be profiled with
+py-spy. Traffic stays on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import psutil
+import ray
+
+from bench.e2e_procs import ResourceSampler, self_usage
+from bench.receiver.runner import ReceiversThread
+from bench.receiver.state import Mode
+from cluster.supervisor import Supervisor
+from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench/results"
+
+
+def ray_init(namespace: str) -> None:
+    ray.init(
+        address="local",
+        _node_ip_address="127.0.0.1",
+        include_dashboard=False,
+        num_cpus=16,  # logical slots: up to 8 delivery actors plus filters, all I/O-bound
+        namespace=namespace,
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+        log_to_driver=False,
+    )
+
+
+def ray_shutdown() -> None:
+    ray.shutdown()
+
+
+@dataclass(frozen=True)
+class Shape:
+    events: int = 3000
+    partitions: int = 4
+    filters: int = 2
+    deliveries: int = 2
+    fanout: int = 3  # healthy webhooks per event
+    slow_endpoint: bool = False  # one more webhook per event, on a second receiver
+    hang: bool = False  # ... which hangs until the client's total timeout
+    timeout_s: float = 15.0
+    profile_s: float = 0.0  # py-spy the delivery actors for this long once the drain is under way
+
+
+def drain(shape: Shape) -> dict[str, Any]:
+    # Production-like breaker cooldown: the tests' 1 s would make a hanging endpoint churn.
+    world = PipelineWorld(
+        namespaced_config(
+            partitions=shape.partitions,
+            filters=shape.filters,
+            deliveries=shape.deliveries,
+            schedule=(5.0, 30.0),
+            total_timeout_s=shape.timeout_s,
+            breaker_cooldown_s=30.0,
+        )
+    )
+    sampler = ResourceSampler(gcs_port=int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1]))
+    with ReceiversThread([0, 0]) as recv:
+        healthy, other = recv.ports
+        for i in range(shape.fanout):
+            world.add_webhook("org_bench", recv.receivers.url(healthy, f"/h{i}"), ["T"])
+        if shape.slow_endpoint:
+            world.add_webhook("org_bench", recv.receivers.url(other, "/slow"), ["T"])
+        if shape.hang:
+            recv.receivers.states[other].mode = Mode(hang=True)
+        sup = Supervisor(world.config, detached=False)
+        sup.start()
+        profile: dict[str, Any] | None = None
+        try:
+            assert wait_until(lambda: rules_synced(sup, shape.fanout + shape.slow_endpoint), 20)
+            state = recv.receivers.states[healthy]
+            expected = shape.fanout * shape.events
+            me0 = self_usage()["cpu_s"]
+            sampler.start()
+            world.produce(world.events(shape.events, ["org_bench"], ["T"]))
+            if shape.profile_s:
+                assert wait_until(lambda: len(state.first_seen) > expected // 10, 60, 0.1)
+                profile = profile_actors("ray::DeliveryWorker", shape.profile_s)
+            drained = wait_until(lambda: len(state.first_seen) >= expected, 600, 0.25)
+            sampler.stop()
+            me = self_usage()["cpu_s"] - me0
+            arrivals = sorted(state.first_seen.values())
+            status = sup.status()
+        finally:
+            sup.stop()
+            world.cleanup()
+    span = arrivals[-1] - arrivals[0] if len(arrivals) > 1 else float("nan")
+    cpu = {k: round(v["cpu_s"], 2) for k, v in sampler.report().items()}
+    cpu["bench driver + receivers"] = round(me, 2)
+    received = len(arrivals)
+    return {
+        "shape": shape.__dict__,
+        "expected": expected,
+        "received": received,
+        "drained": drained,
+        "deliveries_per_s": round(received / span, 1) if span > 0 else None,
+        "span_s": round(span, 2),
+        "cpu_s": cpu,
+        "cpu_ms_per_delivery": {k: round(1000 * v / max(1, received), 3) for k, v in cpu.items()},
+        "workers": [
+            {k: d.get(k) for k in ("success", "retry", "parked", "dead")} for d in status["deliveries"]
+        ],
+        **({"profile": profile} if profile else {}),
+    }
+
+
+def profile_actors(title: str, seconds: float, top: int = 25) -> dict[str, Any]:
+    """py-spy every process whose title starts with `title` for `seconds`, at once; the top
+    functions by own samples and by inclusive samples over all of them."""
+    pids = [
+        p.pid for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or ()).startswith(title)
+    ]
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        procs = [
+            subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-d",
+                    str(int(seconds)),
+                    "-r",
+                    "200",
+                    "--nonblocking",
+                    "-f",
+                    "raw",
+                    "-o",
+                    f"{tmp}/{pid}.txt",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for pid in pids
+        ]
+        for p in procs:
+            p.wait(timeout=seconds + 60)
+        for f in Path(tmp).glob("*.txt"):
+            for line in f.read_text().splitlines():
+                stack, _, count = line.rpartition(" ")
+                n = int(count)
+                frames = [_short(fr) for fr in stack.split(";") if fr]
+                if not frames:
+                    continue
+                total += n
+                own[frames[-1]] += n
+                for fr in set(frames):
+                    incl[fr] += n
+
+    def pct(c: Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / max(1, total), 1)) for k, v in c.most_common(top)]
+
+    return {
+        "processes": len(pids),
+        "samples": total,
+        "seconds": seconds,
+        "own_pct": pct(own),
+        "inclusive_pct": pct(incl),
+    }
+
+
+def _short(frame: str) -> str:
+    """`post (adapters/http_delivery.py:93)` -> `post (adapters/http_delivery.py)`: lines apart."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/work/main/", str(ROOT) + "/"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})" if path else name
