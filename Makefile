@@ -7,7 +7,7 @@ STATE := .local
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install services run down status test test-unit lint logs send_events bench bench-isolation ray-up ray-down receivers
+.PHONY: help install services run down status test test-unit lint logs send_events bench bench-isolation chaos ray-up ray-down receivers
 
 help: ## list every target with one line
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*## "}{printf "  make %-12s %s\n", $$1, $$2}'
@@ -65,6 +65,9 @@ send_events: install ## the PoC's load scenario against 127.0.0.1:8000 (k6 if in
 
 bench: install ## end-to-end benchmark against `make run`: JSON + PNG in bench/results/; ARGS="--rate 500 --duration 10 --webhooks 12 --orgs 4 --batch 1"
 	$(PY) -m bench.e2e $(ARGS)
+
+chaos: services ## chaos suite: failures under constant load, nothing may be lost; JSON + table in bench/results/; ARGS="--only kafka"
+	$(PY) -m bench.chaos $(ARGS)
 
 bench-isolation: services ## healthy-endpoint throughput with and without a hanging endpoint (own Ray), JSON in bench/results/
 	$(PY) -m bench.isolation $(ARGS)

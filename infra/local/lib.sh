@@ -103,8 +103,24 @@ start_bg() {
   local svc=$1 log=$2
   shift 2
   printf '\n=== %s start %s ===\n' "$svc" "$(date -Is)" >>"$log"
-  EDP_LOCAL_OWNER="$(owner_tag "$svc")" setsid "$@" >>"$log" 2>&1 </dev/null &
+  (
+    close_inherited_fds
+    EDP_LOCAL_OWNER="$(owner_tag "$svc")" exec setsid "$@" >>"$log" 2>&1 </dev/null
+  ) &
   printf '%s\n' "$!" >"$RUN/$svc.pid"
+}
+
+# close_inherited_fds: closes every descriptor above stderr in the current (sub)shell. A daemon
+# must not keep what its starter held: started under `flock -s /tmp/edp-services.lock make
+# services`, Kafka would otherwise hold that shared lock for its whole life, and every later
+# `flock -x` (a restart, make run) would wait forever.
+close_inherited_fds() {
+  local fd
+  for fd in "/proc/$BASHPID/fd/"*; do
+    fd=${fd##*/}
+    ((fd > 2)) || continue
+    eval "exec $fd>&-" 2>/dev/null || true
+  done
 }
 
 # stop_pids TIMEOUT PID...: SIGTERM, wait up to TIMEOUT seconds, then SIGKILL what is left.
@@ -226,4 +242,16 @@ rabbit_env() {
   # Erlang distribution (node-to-node and CLI) on loopback only.
   export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
   export RABBITMQ_CTL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+# stop_rabbitmq: SIGTERM to the VM (its pid written by RabbitMQ itself) is RabbitMQ's clean
+# shutdown; the wrapper script then exits on its own. epmd is left running.
+stop_rabbitmq() {
+  local vm
+  vm=$(cat "$RUN/rabbitmq-beam.pid" 2>/dev/null || true)
+  if [[ -n $vm ]] && is_ours "$vm" rabbitmq; then
+    stop_pids 60 "$vm"
+  fi
+  stop_service rabbitmq 30
+  rm -f "$RUN/rabbitmq-beam.pid"
 }

@@ -1,0 +1,87 @@
+"""`python -m bench.chaos [--only NAME ...] [--no-graceful]` (make chaos).
+
+Every scenario of bench/chaos/scenarios.py on a local Ray against the local services (make
+services), then the graceful-shutdown scenario against the `make run` platform. Writes
+bench/results/<date>-chaos.json, prints the table, exits 1 if any delivery was lost.
+Service restarts, `make down` and `make run` take /tmp/edp-services.lock exclusively while they
+run (do not run this under `flock -s` on that file: it would wait for itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+import ray
+
+from bench.chaos import graceful, report, scenarios
+from bench.chaos.harness import Pipeline, Result, Timing, run_scenario
+from core.logsetup import configure_logging
+
+log = logging.getLogger("bench.chaos")
+ROOT = Path(__file__).resolve().parents[2]
+LOCK = Path("/tmp/edp-services.lock")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--rate", type=float, default=40.0, help="events/s of constant load (2 deliveries each)")
+    p.add_argument("--duration", type=float, default=60.0, help="seconds of load per scenario")
+    p.add_argument("--inject-at", type=float, default=15.0, help="seconds into the load")
+    p.add_argument("--window", type=float, default=30.0, help="seconds a receiver misbehaves")
+    p.add_argument("--drain-timeout", type=float, default=240.0, help="seconds to wait for the backlog")
+    p.add_argument("--only", nargs="*", default=None, help="scenarios whose name contains any of these")
+    p.add_argument("--no-graceful", action="store_true", help="skip make down / make run")
+    p.add_argument("--no-lock", action="store_true", help="do not take the shared-services lock")
+    p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    args = p.parse_args()
+    configure_logging("chaos")
+    logging.getLogger("pika").setLevel(logging.WARNING)
+    timing = Timing(
+        rate=args.rate,
+        duration_s=args.duration,
+        inject_at_s=args.inject_at,
+        drain_timeout_s=args.drain_timeout,
+    )
+    lock = None if args.no_lock else LOCK
+    chosen = scenarios.full(args.window)
+    if args.only is not None:
+        chosen = scenarios.by_name(chosen, args.only)
+    results: list[Result] = []
+    ray.init(
+        address="local",
+        _node_ip_address="127.0.0.1",
+        include_dashboard=False,
+        num_cpus=8,
+        object_store_memory=300 * 1024 * 1024,
+        namespace="edp-chaos",
+        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
+        log_to_driver=False,
+    )
+    try:
+        with Pipeline() as pipeline:
+            for s in chosen:
+                results.append(run_scenario(s, timing, pipeline, lock))
+                print(report.table(results[-1:]).splitlines()[-1], flush=True)
+    finally:
+        log.info("ray shutdown")
+        ray.shutdown()
+        log.info("ray shut down")
+    if not args.no_graceful and args.only is None:
+        results.append(graceful.run(timing, lock))
+    doc = report.document(results, timing)
+    out = report.write(doc, args.out)
+    print(report.table(results))
+    print(f"-> {out}", flush=True)
+    lost = sum(r.lost for r in results)
+    if lost:
+        print(f"FAILED: {lost} deliveries lost")
+    return 1 if lost else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

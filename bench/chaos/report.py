@@ -1,0 +1,78 @@
+"""The chaos report: a JSON file and a table (markdown, so the README can take it as it is)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.chaos.harness import Result, Timing
+
+COLUMNS = ("scenario", "expected", "received", "lost", "duplicates", "recovery (s)", "stall (s)", "fault (s)")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def table(results: Sequence[Result]) -> str:
+    rows = [
+        (
+            r.name,
+            str(r.expected),
+            str(r.received),
+            str(r.lost),
+            str(r.duplicates),
+            _fmt(r.recovery_s),
+            _fmt(r.stall_s),
+            _fmt(r.fault_s),
+        )
+        for r in results
+    ]
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(COLUMNS)]
+
+    def line(cells: Sequence[str]) -> str:
+        return (
+            "| "
+            + " | ".join(
+                c.ljust(w) if i == 0 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+            )
+            + " |"
+        )
+
+    sep = "|" + "|".join("-" * (w + 1) + ("-" if i == 0 else ":") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(COLUMNS), sep, *(line(r) for r in rows)])
+
+
+def document(
+    results: Sequence[Result], timing: Timing, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return {
+        "name": "chaos",
+        "at": dt.datetime.now(dt.UTC).isoformat(),
+        "timing": dataclasses.asdict(timing),
+        "definitions": {
+            "expected": "(event acknowledged by Kafka or the ingest API, matching webhook) pairs",
+            "received": "unique webhook-ids (delivery ids) among the expected answered 2xx",
+            "lost": "expected - received; must be 0",
+            "duplicates": "2xx answers to a webhook-id already received",
+            "recovery_s": "injection until every delivery of every event produced before the fault "
+            "cleared was received (the backlog drained)",
+            "stall_s": "longest time without a new delivery between the injection and the end of the load",
+            "fault_s": "injection until the fault cleared (service answering again, receiver window over)",
+        },
+        "ok": all(r.ok for r in results),
+        "scenarios": [dataclasses.asdict(r) for r in results],
+        **(extra or {}),
+    }
+
+
+def write(doc: dict[str, Any], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{dt.date.today().isoformat()}-chaos.json"
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    return out
