@@ -36,12 +36,13 @@ start() {
   # Token auth is off on purpose: every port is on loopback, and with it on, every client
   # (ray job submit, ray.init(address=...), the dashboard in a browser) would need the token too.
   # Ray turns it on by itself whenever ~/.ray/auth_token exists, so say it explicitly.
-  if ! EDP_LOCAL_OWNER="$(owner_tag ray)" RAY_AUTH_MODE=disabled setsid -w "$RAY" start --head \
+  # In a subshell without inherited descriptors: Ray's daemons must not keep the caller's lock.
+  if ! (close_inherited_fds && EDP_LOCAL_OWNER="$(owner_tag ray)" RAY_AUTH_MODE=disabled exec setsid -w "$RAY" start --head \
     --node-ip-address="$HOST" --port="$RAY_GCS_PORT" \
     --dashboard-host="$HOST" --dashboard-port="$RAY_DASHBOARD_PORT" \
     --ray-client-server-port=10001 --metrics-export-port="$RAY_METRICS_PORT" \
     --num-cpus="${EDP_RAY_CPUS:-4}" --object-store-memory="${EDP_RAY_OBJECT_STORE:-1000000000}" \
-    --disable-usage-stats </dev/null >>"$LOGS/ray.log" 2>&1; then
+    --disable-usage-stats </dev/null >>"$LOGS/ray.log" 2>&1); then
     fail_line ray "ray start failed: $(last_log_line "$LOGS/ray.log") (see .local/logs/ray.log)"
     stop_service ray 10
     return 1
