@@ -85,7 +85,12 @@ class RuleCache:
             self._stop.wait(max(0.0, self._settings.poll_interval_s - (time.monotonic() - started)))
 
     def changes_since(self, epoch: str | None, version: int) -> Changes | None:
-        self._loaded.wait(timeout=30)
+        # Until the first poll succeeds the mirror is empty, which is not "no webhooks": handing it
+        # out would make every reader match nothing, and the filters would commit past events
+        # they never published (a cache restarted while MongoDB is down lost them all). None
+        # keeps each reader's current snapshot; a reader without one waits (SnapshotFollower).
+        if not self._loaded.wait(timeout=30):
+            return None
         with self._lock:
             return self._mirror.changes_since(epoch, version)
 

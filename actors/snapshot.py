@@ -10,6 +10,7 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError
 
+from core.errors import BrokerUnavailable
 from core.mirror import Changes
 from core.rules import RuleSnapshot
 
@@ -52,4 +53,7 @@ class SnapshotFollower:
         except ActorDiedError:
             self._cache = None  # gone for good: look the name up again next time
             raise
-        return self.apply(changes)
+        snapshot = self.apply(changes)
+        if self._epoch is None:  # the cache has not loaded the rules yet: nothing to match with
+            raise BrokerUnavailable(f"rule cache {self._name} has no rules loaded yet")
+        return snapshot
