@@ -14,8 +14,10 @@ import logging
 import random
 import threading
 import time
+import uuid
 from typing import Any
 
+import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
 from pymongo import AsyncMongoClient
@@ -64,6 +66,11 @@ class DeliveryWorker:
         self._follower = SnapshotFollower(rule_cache, snapshot_poll_s, namespace)
         self._rng = random.Random()
         self._gates: dict[str, EndpointGate] = {}
+        # What other delivery actors told us (rabbit.signals): endpoint pauses, and webhooks they
+        # disabled, by the version the disable wrote, until our snapshot catches up.
+        self._paused: dict[str, float] = {}
+        self._disabled: dict[str, int] = {}
+        self._me = f"{index}:{uuid.uuid4().hex[:8]}"
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._stop = threading.Event()
         self._ready = threading.Event()
@@ -111,6 +118,8 @@ class DeliveryWorker:
             consume_channel = await connection.channel()
             await consume_channel.set_qos(prefetch_count=self._settings.prefetch)
             work = await consume_channel.get_queue(self._rabbit.queue)
+            self._signal_exchange, signal_queue = await rabbit.signals(consume_channel, self._rabbit)
+            await signal_queue.consume(self._on_signal, no_ack=True)
             await self._follower.refresh(force=True)
             self._http, self._attempts = http, attempts
             attempts.start()
@@ -189,14 +198,10 @@ class DeliveryWorker:
             if now - task["first_attempt_at"] < UNKNOWN_WEBHOOK_GRACE_S:
                 await self._park(task, 1.0)
             else:
-                self._record(task, None, HttpResult(None, "webhook_gone", 0.0), Decision(Action.DROP))
-                self.stats["dropped"] += 1
-                metrics.delivery_attempt("dropped", error="webhook_gone")
+                self._drop(task, None, "webhook_gone")
             return
-        if not webhook.enabled:
-            self._record(task, webhook, HttpResult(None, "webhook_disabled", 0.0), Decision(Action.DROP))
-            self.stats["dropped"] += 1
-            metrics.delivery_attempt("dropped", error="webhook_disabled")
+        if self._is_disabled(webhook):
+            self._drop(task, webhook, "webhook_disabled")
             return
         gate = self._gate(webhook)
         if gate.crowded():  # do not hold a prefetch slot for an endpoint that lags
@@ -216,7 +221,14 @@ class DeliveryWorker:
                     return
                 await asyncio.sleep(wait)
                 wait = gate.admit(time.time())
-            await self._attempt(task, webhook, gate)
+            # It may have waited a while: a disable since then (ours, another actor's, the API's)
+            # must stop it, or a disabled endpoint keeps getting the calls that were queued.
+            current = self._follower.snapshot.get(webhook.id) or webhook
+            if self._is_disabled(current):
+                gate.cancel()
+                self._drop(task, current, "webhook_disabled")
+                return
+            await self._attempt(task, current, gate)
         finally:
             slots.release()
 
@@ -234,6 +246,8 @@ class DeliveryWorker:
         ok = decision.action is Action.ACK
         pause = (result.retry_after or 1.0) if decision.slow_down else None
         gate.release(ok, time.time(), pause)
+        if pause:
+            await self._signal({"webhook_id": webhook.id, "paused_until": gate.paused_until})
         self._record(task, webhook, result, decision)
         self.stats[decision.action.value] += 1
         metrics.delivery_attempt(decision.action.value, result.latency_ms / 1000, result.status, result.error)
@@ -257,6 +271,38 @@ class DeliveryWorker:
             self._http, self._guard, webhook.url, body, headers, self._settings.response_excerpt_bytes
         )
 
+    def _drop(self, task: DeliveryTask, webhook: Webhook | None, why: str) -> None:
+        self._record(task, webhook, HttpResult(None, why, 0.0), Decision(Action.DROP))
+        self.stats["dropped"] += 1
+        metrics.delivery_attempt("dropped", error=why)
+
+    def _is_disabled(self, webhook: Webhook) -> bool:
+        return not webhook.enabled or self._disabled.get(webhook.id, 0) > webhook.version
+
+    # -- signals between the delivery actors ---------------------------------------------------
+    async def _signal(self, doc: dict[str, Any]) -> None:
+        body = orjson.dumps({**doc, "from": self._me})
+        try:
+            await self._signal_exchange.publish(aio_pika.Message(body), routing_key="")
+        except Exception as exc:  # a hint: losing one costs a few extra calls, never a delivery
+            log.warning("delivery=%d signal not sent error=%r", self.index, exc)
+
+    async def _on_signal(self, message: AbstractIncomingMessage) -> None:
+        try:
+            doc = orjson.loads(message.body)
+            if doc.get("from") == self._me:
+                return
+            wid = str(doc["webhook_id"])
+            if "paused_until" in doc:
+                until = float(doc["paused_until"])
+                self._paused[wid] = max(self._paused.get(wid, 0.0), until)
+                if (gate := self._gates.get(wid)) is not None:
+                    gate.paused_until = max(gate.paused_until, until)
+            if "disabled_version" in doc:
+                self._disabled[wid] = max(self._disabled.get(wid, 0), int(doc["disabled_version"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("delivery=%d bad signal ignored error=%r", self.index, exc)
+
     async def _webhook(self, task: DeliveryTask) -> Webhook | None:
         wh = self._follower.snapshot.get(task["webhook_id"])
         if wh is None:
@@ -279,6 +325,7 @@ class DeliveryWorker:
                 )
             )
             gate = EndpointGate(share, rate, breaker, self._settings.total_timeout_s)
+            gate.paused_until = self._paused.get(webhook.id, 0.0)
             self._gates[webhook.id] = gate
             # A changed cap gets a new semaphore; calls holding the old one finish on it.
             self._slots[webhook.id] = asyncio.Semaphore(max(1, share))
@@ -288,6 +335,11 @@ class DeliveryWorker:
     async def _hold_back(self, task: DeliveryTask, gate: EndpointGate, wait: float = 0.0) -> None:
         """Park a task whose endpoint cannot take it now, for one wait-queue step: the exact due
         time does not matter here, and a step that is not on the ladder would cost several hops."""
+        if gate.concurrency == 0:
+            # Our share of a cap smaller than the pool is nothing, but the endpoint may be idle:
+            # back in a second, likely to another actor, without the congestion backoff.
+            await self._park(task, 1.0)
+            return
         parks = task.get("parks", 0)
         delay = max(wait, gate.park_for(time.time(), parks))
         task["parks"] = parks + 1
@@ -328,6 +380,8 @@ class DeliveryWorker:
 
     async def _disable(self, webhook: Webhook, reason: str) -> None:
         log.warning("disabling webhook=%s org=%s reason=%s", webhook.id, webhook.org, reason)
+        self._disabled[webhook.id] = webhook.version + 1  # what the update below writes
+        await self._signal({"webhook_id": webhook.id, "disabled_version": webhook.version + 1})
         await self._webhooks.update_one(
             {"_id": webhook.id, "enabled": True},
             {

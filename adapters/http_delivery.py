@@ -5,6 +5,7 @@ check made only when the webhook was written)."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import time
@@ -61,12 +62,17 @@ def session(settings: DeliverySettings, guard: Guard) -> aiohttp.ClientSession:
     )
 
 
-def _is_ip(host: str) -> bool:
+@functools.lru_cache(maxsize=4096)
+def _target(url: str) -> tuple[URL, str | None]:
+    """The parsed URL and, when its host is a literal IP (which skips the resolver), that IP.
+    Per delivery, for the same few thousand URLs: parsed once."""
+    target = URL(url)
+    host = (target.host or "").strip("[]")
     try:
-        ipaddress.ip_address(host.strip("[]"))
+        ipaddress.ip_address(host)
     except ValueError:
-        return False
-    return True
+        return target, None
+    return target, host
 
 
 async def post(
@@ -85,9 +91,9 @@ async def post(
         return HttpResult(status, error, (time.perf_counter() - started) * 1000, excerpt, retry_after)
 
     try:
-        target = URL(url)
-        if target.host and _is_ip(target.host):
-            guard.check_address(target.host.strip("[]"))  # literal IPs skip the resolver
+        target, literal_ip = _target(url)
+        if literal_ip is not None:
+            guard.check_address(literal_ip)  # literal IPs skip the resolver
         async with client.post(target, data=body, headers=headers, allow_redirects=False) as resp:
             raw = await resp.content.read(excerpt_bytes) if excerpt_bytes else b""
             retry_after = parse_retry_after(resp.headers.get("Retry-After"), time.time())

@@ -81,6 +81,19 @@ async def declare(
     return Topology(exchange, channel.default_exchange, work, dead, waits)
 
 
+async def signals(
+    channel: AbstractChannel, settings: RabbitSettings
+) -> tuple[AbstractExchange, AbstractQueue]:
+    """The delivery pool's signal fanout and this actor's own queue on it (exclusive, deleted with
+    the connection). Signals are hints that make the pool act as one sooner (an endpoint asked
+    for a pause, a webhook was disabled); nothing depends on them for correctness, so they are
+    transient and unconfirmed."""
+    exchange = await channel.declare_exchange(settings.signals_exchange, aio_pika.ExchangeType.FANOUT)
+    queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+    await queue.bind(exchange)
+    return exchange, queue
+
+
 def message(body: bytes, message_id: str, headers: dict[str, object] | None = None) -> aio_pika.Message:
     return aio_pika.Message(
         body,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 from collections import Counter
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ def profile_actors(title: str, seconds: float, top: int = 25) -> dict[str, Any]:
         procs = [
             subprocess.Popen(
                 [
-                    "py-spy",
+                    str(Path(sys.executable).with_name("py-spy")),  # the venv's, not PATH's
                     "record",
                     "-p",
                     str(pid),

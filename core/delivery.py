@@ -146,6 +146,10 @@ class EndpointGate:
             self.first_call = now
         return 0.0
 
+    def cancel(self) -> None:
+        """Undo an admission whose call will not be made after all."""
+        self.in_flight -= 1
+
     def release(self, success: bool, now: float, pause_s: float | None = None) -> None:
         self.in_flight -= 1
         self.last_done = now

@@ -14,13 +14,20 @@ import time
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+# Two base32 digits per step: ids are made on the delivery hot path (one per attempt row).
+_PAIRS = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]
+
+
 def _b32(data: bytes) -> str:
+    """Big-endian base32 of `data`, right-aligned: ceil(bits / 5) digits."""
     n = int.from_bytes(data, "big")
+    digits = (len(data) * 8 + 4) // 5
     out = []
-    for _ in range((len(data) * 8 + 4) // 5):
-        out.append(_ALPHABET[n & 31])
-        n >>= 5
-    return "".join(reversed(out))
+    for _ in range((digits + 1) // 2):
+        out.append(_PAIRS[n & 1023])
+        n >>= 10
+    text = "".join(reversed(out))
+    return text[len(text) - digits :]
 
 
 def new_id(prefix: str, now_ms: int | None = None) -> str:

@@ -36,6 +36,11 @@ class RabbitSettings(BaseSettings):
     def dead_queue(self) -> str:
         return f"{self.queue}.dead"
 
+    @property
+    def signals_exchange(self) -> str:
+        """Fanout between the delivery actors: what one learns about an endpoint, all apply."""
+        return f"{self.exchange}.signals"
+
 
 class MongoSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_MONGO_", frozen=True)

@@ -60,6 +60,9 @@ class Guard:
             self._allow: tuple[Network, ...] = tuple(ipaddress.ip_network(c, strict=False) for c in allowlist)
         except ValueError as exc:
             raise InvalidInput("ssrf_allowlist", str(exc)) from None
+        # ip string -> None (allowed) or why it is refused. A pure function of the address for a
+        # fixed allowlist, asked once per delivery: remembered for the addresses seen lately.
+        self._verdicts: dict[str, str | None] = {}
 
     def _allowed(self, addr: IPAddress) -> bool:
         return any(addr.version == net.version and addr in net for net in self._allow)
@@ -67,19 +70,29 @@ class Guard:
     def check_address(self, ip: str) -> None:
         """Raise DestinationRefused unless `ip` is public or inside an allowlisted CIDR."""
         try:
+            why = self._verdicts[ip]
+        except KeyError:
+            why = self._verdict(ip)
+            if len(self._verdicts) >= 4096:
+                self._verdicts.clear()
+            self._verdicts[ip] = why
+        if why is not None:
+            raise DestinationRefused("url", why)
+
+    def _verdict(self, ip: str) -> str | None:
+        try:
             addr = ipaddress.ip_address(ip)
         except ValueError:
-            raise DestinationRefused("url", f"not an IP address: {ip!r}") from None
+            return f"not an IP address: {ip!r}"
         if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
-            raise DestinationRefused("url", f"address {ip} has a zone id")
+            return f"address {ip} has a zone id"
         target: IPAddress = addr
         if isinstance(addr, ipaddress.IPv6Address) and (v4 := _embedded_v4(addr)) is not None:
             target = v4  # judged by where the packets end up, not by the wrapper's own range
         if self._allowed(addr) or self._allowed(target):
-            return
+            return None
         reason = _why_refused(target)
-        if reason is not None:
-            raise DestinationRefused("url", f"address {ip} is {reason}")
+        return None if reason is None else f"address {ip} is {reason}"
 
     def check_addresses(self, ips: Iterable[str]) -> None:
         for ip in ips:

@@ -34,6 +34,7 @@ async def test_create_returns_the_secret_once_and_stores_what_the_pipeline_reads
         "filter": {"data.amount": {"$gte": 50}},
         "headers": {"X-Team": "billing"},
         "rate_limit": 20,
+        "max_concurrency": 4,
         "description": "orders over 50",
         "retry_schedule": [1, 60.5],
     }
@@ -47,6 +48,7 @@ async def test_create_returns_the_secret_once_and_stores_what_the_pipeline_reads
     wh = await stored(env, created["id"])
     assert wh.org == env.a.id and wh.filter == body["filter"] and wh.retry_schedule == (1, 60.5)
     assert [s.key for s in wh.secrets] == [created["secret"]] and wh.headers == {"X-Team": "billing"}
+    assert wh.rate_limit == 20 and wh.max_concurrency == 4 and created["max_concurrency"] == 4
 
     got = await env.http.get(f"/v1/webhooks/{created['id']}", headers=env.a.auth)
     listed = await env.http.get("/v1/webhooks", headers=env.a.auth)
@@ -78,17 +80,24 @@ async def test_list_pages_with_a_cursor(env: ControlEnv) -> None:
 
 
 async def test_patch_bumps_version_and_updated_at(env: ControlEnv) -> None:
-    created = await env.webhook(filter={"data.x": 1}, rate_limit=5)
+    created = await env.webhook(filter={"data.x": 1}, rate_limit=5, max_concurrency=2)
     wid = created["id"]
     r = await env.http.patch(
         f"/v1/webhooks/{wid}",
-        json={"event_types": ["EVENT_B"], "filter": None, "rate_limit": None, "description": "d"},
+        json={
+            "event_types": ["EVENT_B"],
+            "filter": None,
+            "rate_limit": None,
+            "max_concurrency": None,
+            "description": "d",
+        },
         headers=env.a.auth,
     )
     assert r.status_code == 200, r.text
     patched = r.json()
     assert patched["version"] == 2 and patched["event_types"] == ["EVENT_B"]
     assert patched["filter"] is None and patched["rate_limit"] is None and patched["description"] == "d"
+    assert patched["max_concurrency"] is None
     assert datetime.fromisoformat(patched["updated_at"]) > datetime.fromisoformat(created["updated_at"])
     assert patched["url"] == created["url"]  # untouched fields stay
     wh = await stored(env, wid)
@@ -193,6 +202,9 @@ BAD_CREATES: list[tuple[dict[str, Any], str]] = [
     ({"rate_limit": 0}, "rate_limit"),
     ({"rate_limit": 10_001}, "rate_limit"),
     ({"rate_limit": "fast"}, "rate_limit"),
+    ({"max_concurrency": 0}, "max_concurrency"),
+    ({"max_concurrency": 1001}, "max_concurrency"),
+    ({"max_concurrency": 2.5}, "max_concurrency"),
     ({"retry_schedule": []}, "retry_schedule"),
     ({"retry_schedule": [0.05]}, "retry_schedule.0"),
     ({"retry_schedule": [86_401]}, "retry_schedule.0"),
