@@ -92,7 +92,11 @@ def check_headers(headers: dict[str, str]) -> dict[str, str]:
 def check_filter(spec: dict[str, Any] | None) -> dict[str, Any] | None:
     validate_filter(spec)  # InvalidFilter names the offending path: filter.data.x.$where
     # Every filter lives in every actor's rule snapshot: operands may not be megabytes.
-    if spec and len(orjson.dumps(spec)) > MAX_FILTER_BYTES:
+    try:
+        size = len(orjson.dumps(spec)) if spec else 0
+    except TypeError:  # an integer past 64 bits: neither orjson nor BSON can hold it (was a 500)
+        raise InvalidInput("filter", "numbers must fit in 64 bits") from None
+    if size > MAX_FILTER_BYTES:
         raise InvalidInput("filter", f"is larger than {MAX_FILTER_BYTES} bytes as JSON")
     return spec or None
 
