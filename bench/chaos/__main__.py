@@ -3,8 +3,8 @@
 Every scenario of bench/chaos/scenarios.py on a local Ray against the local services (make
 services), then the graceful-shutdown scenario against the `make run` platform. Writes
 bench/results/<date>-chaos.json, prints the table, exits 1 if any delivery was lost.
-Service restarts, `make down` and `make run` take /tmp/edp-services.lock exclusively while they
-run (do not run this under `flock -s` on that file: it would wait for itself).
+It holds /tmp/edp-services.lock shared while it runs and exclusive while a service is stopped
+(restarts, `make down`, `make run`): do not wrap it in `flock`, it would wait for itself.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import ray
 
 from bench.chaos import graceful, report, scenarios
+from bench.chaos.faults import ServicesLock
 from bench.chaos.harness import Pipeline, Result, Timing, run_scenario
 from core.logsetup import configure_logging
 
@@ -47,7 +48,7 @@ def main() -> int:
         inject_at_s=args.inject_at,
         drain_timeout_s=args.drain_timeout,
     )
-    lock = None if args.no_lock else LOCK
+    lock = None if args.no_lock else ServicesLock(LOCK)
     chosen = scenarios.full(args.window)
     if args.only is not None:
         chosen = scenarios.by_name(chosen, args.only)

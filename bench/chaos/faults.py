@@ -1,5 +1,9 @@
 """The failures the chaos suite injects, one per scenario.
 
+Faults that stop a shared service run inside a scenario that holds the shared-services lock
+exclusively from before its load starts (Scenario.stops_services), so the fault lands under load
+at its planned time instead of after a wait for the lock.
+
 A fault runs in the harness's main thread while the load keeps flowing, and returns once the
 fault is over: at once for a killed actor (Ray and the supervisor heal it), when the service
 answers again for a restart, at the end of the window for a misbehaving receiver. The time it
@@ -33,24 +37,48 @@ class Target:
     supervisor: Any
     receivers: ReceiversThread
     victim_port: int
-    lock: Path | None  # the shared-services lock to hold exclusively while a service is down
 
 
 Fault = Callable[[Target], None]
 
 
-@contextmanager
-def exclusive(lock: Path | None) -> Iterator[None]:
-    """Hold the shared-services lock exclusively (others' tests take it shared) while we stop one."""
-    if lock is None:
-        yield
-        return
-    with lock.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+class ServicesLock:
+    """The shared-services lock (/tmp/edp-services.lock): held shared while the scenarios only use
+    the services, converted to exclusive while one is stopped. Where the session's turnstile
+    exists, it is taken first so a stream of shared holders cannot starve the conversion."""
+
+    TURNSTILE = Path("/tmp/edp-turnstile.lock")
+
+    def __init__(self, path: Path) -> None:
+        self._file = path.open("a")
+        fcntl.flock(self._file, fcntl.LOCK_SH)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        turnstile = self.TURNSTILE.open("a") if self.TURNSTILE.exists() else None
+        try:
+            if turnstile is not None:
+                fcntl.flock(turnstile, fcntl.LOCK_EX)
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        finally:
+            if turnstile is not None:
+                turnstile.close()
         try:
             yield
         finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+            fcntl.flock(self._file, fcntl.LOCK_SH)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@contextmanager
+def exclusive(lock: ServicesLock | None) -> Iterator[None]:
+    if lock is None:
+        yield
+    else:
+        with lock.exclusive():
+            yield
 
 
 def kill_actor(role: str) -> Fault:
@@ -64,9 +92,8 @@ def kill_actor(role: str) -> Fault:
 
 
 def restart_service(service: str, down_s: float = 2.0) -> Fault:
-    def fault(t: Target) -> None:
-        with exclusive(t.lock):
-            _service("restart", service, str(down_s))
+    def fault(_t: Target) -> None:
+        _service("restart", service, str(down_s))
 
     return fault
 
@@ -77,13 +104,12 @@ def rule_cache_without_mongo(down_s: float = 35.0) -> Fault:
     an empty set and commit past events they did not publish."""
 
     def fault(t: Target) -> None:
-        with exclusive(t.lock):
-            _service("stop", "ferretdb")
-            try:
-                kill_actor("rules")(t)
-                time.sleep(down_s)
-            finally:
-                _service("start", "ferretdb")
+        _service("stop", "ferretdb")
+        try:
+            kill_actor("rules")(t)
+            time.sleep(down_s)
+        finally:
+            _service("start", "ferretdb")
 
     return fault
 

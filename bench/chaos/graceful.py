@@ -15,12 +15,11 @@ import subprocess
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.chaos.faults import ROOT, exclusive
+from bench.chaos.faults import ROOT, ServicesLock, exclusive
 from bench.chaos.harness import Result, Timing, longest_pause, seen
 from bench.receiver.runner import ReceiversThread
 from core.ids import delivery_id
@@ -123,7 +122,7 @@ def _await_rule(key: str, recv: ReceiversThread, timeout: float = 60) -> None:
         state.reset()
 
 
-def run(timing: Timing, lock: Path | None, settle_s: float = 10.0) -> Result:
+def run(timing: Timing, lock: ServicesLock | None, settle_s: float = 10.0) -> Result:
     was_up = api_up()
     if not was_up:
         with exclusive(lock):

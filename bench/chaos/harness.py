@@ -19,9 +19,8 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from bench.chaos.faults import Fault, Target
+from bench.chaos.faults import Fault, ServicesLock, Target, exclusive
 from bench.chaos.load import SteadyLoad
 from bench.receiver.runner import ReceiversThread
 from cluster.supervisor import Supervisor
@@ -45,6 +44,7 @@ SCHEDULE = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 60.0)
 class Scenario:
     name: str
     fault: Fault
+    stops_services: bool = False  # hold the shared-services lock exclusively for the scenario
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,9 @@ class Pipeline:
             self.world.cleanup()
 
 
-def run_scenario(scenario: Scenario, timing: Timing, pipeline: Pipeline, lock: Path | None = None) -> Result:
+def run_scenario(
+    scenario: Scenario, timing: Timing, pipeline: Pipeline, lock: ServicesLock | None = None
+) -> Result:
     world, sup = pipeline.world, pipeline.supervisor
     tag = uuid.uuid4().hex[:6]
     orgs = [f"org_{tag}_{i}" for i in range(ORGS)]
@@ -126,8 +128,9 @@ def run_scenario(scenario: Scenario, timing: Timing, pipeline: Pipeline, lock: P
             if not wait_until(lambda: rules_synced(sup, len(hooks)), 60):
                 raise RuntimeError(f"rules never reached every actor: {sup.status()}")
             log.info("scenario=%s rules synced", scenario.name)
-            target = Target(sup, recv, recv.ports[0], lock)
-            return _under_load(scenario, timing, world, sup, target, orgs, hooks)
+            target = Target(sup, recv, recv.ports[0])
+            with exclusive(lock if scenario.stops_services else None):
+                return _under_load(scenario, timing, world, sup, target, orgs, hooks)
         finally:
             _tombstone(world, hooks)
             # Leftovers (duplicates still queued) now drop as "webhook gone" instead of retrying.

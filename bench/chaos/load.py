@@ -50,7 +50,11 @@ class SteadyLoad(threading.Thread):
                 "bootstrap.servers": self._kafka.bootstrap,
                 "client.id": "edp-chaos-load",
                 "acks": "all",
-                "enable.idempotence": True,
+                # Not idempotent: once, an idempotent producer never resumed after a Kafka
+                # restart (the load must measure the pipeline, not that). A resent event has
+                # the same id, hence the same delivery ids: it can only add duplicates.
+                "enable.idempotence": False,
+                "retries": 1_000_000,
                 "linger.ms": 5,
                 "message.timeout.ms": MESSAGE_TIMEOUT_MS,
             }

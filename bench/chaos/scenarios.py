@@ -17,11 +17,17 @@ def full(receiver_window_s: float = 30.0, compound: bool = True) -> list[Scenari
         Scenario("kill filter actor", kill_actor("filters")),
         Scenario("kill delivery actor", kill_actor("deliveries")),
         Scenario("kill rule cache", kill_actor("rules")),
-        Scenario("restart Kafka", restart_service("kafka")),
-        Scenario("restart RabbitMQ", restart_service("rabbitmq")),
-        Scenario("restart FerretDB", restart_service("ferretdb")),
+        Scenario("restart Kafka", restart_service("kafka"), stops_services=True),
+        Scenario("restart RabbitMQ", restart_service("rabbitmq"), stops_services=True),
+        Scenario("restart FerretDB", restart_service("ferretdb"), stops_services=True),
         *(
-            [Scenario("kill rule cache while FerretDB is down 35s", rule_cache_without_mongo())]
+            [
+                Scenario(
+                    "kill rule cache while FerretDB is down 35s",
+                    rule_cache_without_mongo(),
+                    stops_services=True,
+                )
+            ]
             if compound
             else []
         ),
