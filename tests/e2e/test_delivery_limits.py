@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.services, pytest.mark.ray]
 
 POOL = 2  # delivery actors: every limit below must hold for the pool, not per actor
 COOLDOWN_S = 1.0  # breaker cooldown in both pipelines
+SIGNAL_S = 0.3  # time for what one actor learns about an endpoint to reach the others
 SCHEDULE = (0.5,) * 10  # retries every ~1 s (the shortest wait queue): nothing dead-letters here
 
 
@@ -98,7 +99,7 @@ def between(calls: list[CallRecord], start: float, end: float) -> list[CallRecor
 
 
 def offsets(calls: list[CallRecord], t0: float) -> str:
-    return ", ".join(f"+{c['at'] - t0:.2f}" for c in calls)
+    return ", ".join(f"+{c['at'] - t0:.2f}" for c in calls) or "-"
 
 
 def ids(events: list[Event], wh: Webhook) -> set[str]:
@@ -181,19 +182,11 @@ class TestLimits:
     def test_a_webhooks_concurrency_cap_holds_across_the_pool(self, capped: CappedRun) -> None:
         assert min(2, capped.cap) <= capped.seen <= capped.cap
 
-    def test_splitting_a_webhooks_cap_over_the_pool_costs_little_time(
-        self, capped: CappedRun, request: pytest.FixtureRequest
-    ) -> None:
-        if capped.cap < POOL:
-            request.applymarker(
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="An actor whose pool_share of the cap is 0 parks every task it is handed, "
-                    "and DeliveryWorker._hold_back doubles the park each time (1, 2, 4, 8 s ...) although "
-                    "the endpoint is healthy: the broker hands half the returning tasks to that actor again",
-                )
-            )
-        assert capped.span_s <= 2 * capped.ideal_s + 2.0
+    def test_splitting_a_webhooks_cap_over_the_pool_does_not_stall_it(self, capped: CappedRun) -> None:
+        # The overflow is parked on 1 s wait-queue steps, and an actor with no share of cap 1 hands
+        # its tasks back: a few hops (cap 1 here: ~5 s), not a backoff that doubles every time
+        # (cap 1 with the doubling: 12 s).
+        assert capped.span_s <= capped.ideal_s + 7.0
 
     def test_the_default_concurrency_cap_holds_across_the_pool(
         self, pool: Pool, receivers: ReceiversThread
@@ -333,18 +326,20 @@ class TestLimits:
         assert again and again[0] - t429 >= run.retry_after_s - 0.05
         assert len(lags) >= 15 and max(lags) < 1.0
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="The Retry-After pause (EndpointGate.paused_until) is kept per delivery actor: only "
-        "the actor that got the 429 waits, the others keep calling the endpoint",
-    )
     def test_retry_after_pauses_the_endpoint_for_the_whole_pool(self, retry_after_run: RetryAfterRun) -> None:
         run = retry_after_run
         (refused,) = [c for c in run.calls if c["status"] == 429]
         t429 = refused["at"]
-        # Calls that were already on their way when the 429 went out may still land (~ms).
-        during = between(run.calls, t429 + 0.1, t429 + run.retry_after_s)
-        print(f"\nRetry-After {run.retry_after_s:.0f} s: {len(during)} calls to that endpoint meanwhile")
+        # The actor that got the 429 tells the others over RabbitMQ (a few ms): until they hear,
+        # each may still send what it had already admitted, about one call at this load.
+        heard = t429 + SIGNAL_S
+        early = [c for c in between(run.calls, t429, heard) if c is not refused]
+        during = between(run.calls, heard, t429 + run.retry_after_s)
+        print(
+            f"\nRetry-After {run.retry_after_s:.0f} s: {len(early)} calls to that endpoint in the "
+            f"{SIGNAL_S} s after the 429, {len(during)} in the rest of the pause"
+        )
+        assert len(early) <= POOL - 1
         assert during == []
 
 
@@ -394,7 +389,10 @@ class TestAutoDisable:
                 lambda: set(rows()) == expected and all(r[-1]["outcome"] != "retry" for r in rows().values()),
                 30,
             )
-            assert settled, {k[-4:]: [r["outcome"] for r in v] for k, v in rows().items()}
+            unsettled = {
+                k: [r["outcome"] for r in v] for k, v in rows().items() if v[-1]["outcome"] == "retry"
+            }
+            assert settled, f"never attempted: {len(expected - set(rows()))}, still retrying: {unsettled}"
             run = DisableRun(doc, rows(), client(receivers, dead_port).calls(), expected)
         t = run.disabled_at
         grace = run.grace_s
@@ -417,11 +415,5 @@ class TestAutoDisable:
         # The events sent after the disable were not even queued for it.
         assert {c["webhook_id"] for c in run.calls} <= run.expected
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="DeliveryWorker._deliver checks webhook.enabled before the endpoint's gate only: tasks "
-        "already queued for a slot or waiting out the breaker still call the disabled endpoint, "
-        "one per breaker cooldown per actor",
-    )
     def test_a_disabled_webhook_gets_no_more_calls(self, disable_run: DisableRun) -> None:
         assert disable_run.late == []
