@@ -43,6 +43,7 @@ def plot(result: dict[str, Any], out: Path) -> None:
         ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [str(x) for x in xs])
         ax.set_xlabel(label)
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("deliveries/s (backlog drain)")
     fig.suptitle(f"Delivery throughput on {result['machine']['cpus']} cores, whole stack on one machine")

@@ -26,18 +26,21 @@ million webhooks compile only as many functions as there are shapes.
 Anything else is refused at compile time with ``InvalidFilter(field="filter.<path>")``:
 unknown operators (``$where``, ``$expr``, ``$function`` ...), bad operands, invalid or
 over-long regexes, nesting deeper than ``MAX_DEPTH``, more than ``MAX_NODES`` keys.
-Python's ``re`` backtracks: the regex length cap bounds the damage of a pathological pattern
-but does not remove it.
+``$regex`` runs on RE2 (google-re2), which matches in linear time: a customer's
+``(a+)+$`` cannot pin a filter actor, and with it every org on its partitions, as Python's
+backtracking ``re`` would. RE2 has no backreferences or lookaround (refused when written) and
+no verbose mode, so ``$options`` takes ``i``, ``m`` and ``s``.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Callable, Mapping
 from types import FunctionType
 from typing import Any
+
+import re2  # type: ignore[import-untyped]
 
 from core.errors import InvalidFilter
 
@@ -56,7 +59,6 @@ _MISSING: Any = object()
 _NUM = frozenset({int, float})
 _SEQ = frozenset({list, tuple})
 _SCALARS = frozenset({str, int, float, bool})
-_REGEX_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE, "s": re.DOTALL, "x": re.VERBOSE}
 _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _REFUSED = {
     "$where": "server-side JavaScript is not allowed",
@@ -150,9 +152,13 @@ def _scalar(value: Any) -> bool:
     return value is None or type(value) in _SCALARS  # NaN cannot be here: compile refused it
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a refused pattern is the caller's 422, not a line on stderr
+
+
 @functools.lru_cache(maxsize=4096)
-def _regex(pattern: str, flags: int) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+def _regex(pattern: str, options: str) -> Any:
+    return re2.compile(f"(?{options}){pattern}" if options else pattern, _RE2_OPTIONS)
 
 
 _GLOBALS = {
@@ -419,18 +425,15 @@ def _in_test(values: list[Any]) -> Callable[[Any], bool]:
     return inside
 
 
-def _compile_regex(pattern: Any, options: Any, at: str) -> re.Pattern[str]:
+def _compile_regex(pattern: Any, options: Any, at: str) -> Any:
     if not isinstance(pattern, str):
         raise InvalidFilter(at, "must be a string")
     if len(pattern) > MAX_REGEX:
         raise InvalidFilter(at, f"longer than {MAX_REGEX} characters")
-    flags = 0
-    if options is not None:
-        if not isinstance(options, str) or any(c not in _REGEX_FLAGS for c in options):
-            raise InvalidFilter(at.rsplit(".", 1)[0] + ".$options", "must be a string of i, m, s, x")
-        for c in options:
-            flags |= _REGEX_FLAGS[c]
+    if options is not None and (not isinstance(options, str) or any(c not in "ims" for c in options)):
+        raise InvalidFilter(at.rsplit(".", 1)[0] + ".$options", "must be a string of i, m, s")
     try:
-        return _regex(pattern, flags)
-    except re.error as exc:
-        raise InvalidFilter(at, f"invalid regular expression: {exc}") from None
+        return _regex(pattern, "".join(sorted(set(options or ""))))
+    except re2.error as exc:
+        why = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise InvalidFilter(at, f"invalid regular expression: {why}") from None
