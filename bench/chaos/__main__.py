@@ -20,7 +20,7 @@ import ray
 
 from bench.chaos import graceful, report, scenarios
 from bench.chaos.faults import ServicesLock
-from bench.chaos.harness import Pipeline, Result, Timing, run_scenario
+from bench.chaos.harness import Pipeline, Result, Scenario, Timing, run_scenario
 from core.logsetup import configure_logging
 
 log = logging.getLogger("bench.chaos")
@@ -37,6 +37,7 @@ def main() -> int:
     p.add_argument("--drain-timeout", type=float, default=240.0, help="seconds to wait for the backlog")
     p.add_argument("--only", nargs="*", default=None, help="scenarios whose name contains any of these")
     p.add_argument("--no-graceful", action="store_true", help="skip make down / make run")
+    p.add_argument("--graceful-only", action="store_true", help="only make down / make run")
     p.add_argument("--no-lock", action="store_true", help="do not take the shared-services lock")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     args = p.parse_args()
@@ -52,6 +53,25 @@ def main() -> int:
     chosen = scenarios.full(args.window)
     if args.only is not None:
         chosen = scenarios.by_name(chosen, args.only)
+    results: list[Result] = []
+    if args.graceful_only:
+        chosen = []
+    if chosen:
+        results += _scenarios(chosen, timing, lock)
+    if not args.no_graceful and (args.only is None or args.graceful_only):
+        results.append(graceful.run(timing, lock))
+    doc = report.document(results, timing)
+    # --graceful-only adds its row to today's report of the other scenarios, if there is one.
+    out = report.write(doc, args.out, append=args.graceful_only)
+    print(report.table(report.rows(out)))
+    print(f"-> {out}", flush=True)
+    lost = sum(r.lost for r in results)
+    if lost:
+        print(f"FAILED: {lost} deliveries lost")
+    return 1 if lost else 0
+
+
+def _scenarios(chosen: list[Scenario], timing: Timing, lock: ServicesLock | None) -> list[Result]:
     results: list[Result] = []
     ray.init(
         address="local",
@@ -72,16 +92,7 @@ def main() -> int:
         log.info("ray shutdown")
         ray.shutdown()
         log.info("ray shut down")
-    if not args.no_graceful and args.only is None:
-        results.append(graceful.run(timing, lock))
-    doc = report.document(results, timing)
-    out = report.write(doc, args.out)
-    print(report.table(results))
-    print(f"-> {out}", flush=True)
-    lost = sum(r.lost for r in results)
-    if lost:
-        print(f"FAILED: {lost} deliveries lost")
-    return 1 if lost else 0
+    return results
 
 
 if __name__ == "__main__":

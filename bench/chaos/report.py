@@ -71,8 +71,18 @@ def document(
     }
 
 
-def write(doc: dict[str, Any], folder: Path) -> Path:
+def write(doc: dict[str, Any], folder: Path, append: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{dt.date.today().isoformat()}-chaos.json"
+    if append and out.exists():
+        old = json.loads(out.read_text())
+        names = {s["name"] for s in doc["scenarios"]}
+        doc["scenarios"] = [s for s in old["scenarios"] if s["name"] not in names] + doc["scenarios"]
+        doc["ok"] = all(s["lost"] == 0 for s in doc["scenarios"])
     out.write_text(json.dumps(doc, indent=2) + "\n")
     return out
+
+
+def rows(path: Path) -> list[Result]:
+    """The results a report file holds (all of them, also rows added by a later run)."""
+    return [Result(**s) for s in json.loads(path.read_text())["scenarios"]]
