@@ -341,7 +341,7 @@ class DeliveryWorker:
             await self._park(task, 1.0)
             return
         parks = task.get("parks", 0)
-        delay = max(wait, gate.park_for(time.time(), parks))
+        delay = max(wait, gate.park_for(time.time(), parks, backoff=wait > 0))
         task["parks"] = parks + 1
         await self._park(task, nearest_wait_step(delay))
 

@@ -102,32 +102,35 @@ class EndpointGate:
     def crowded(self) -> bool:
         return self.concurrency == 0 or self.waiting >= self.max_waiting
 
+    def stalled(self, now: float) -> bool:
+        """Calls on the wire and nothing back for a second: taken to be hanging."""
+        since = self.last_done if self.last_done is not None else self.first_call
+        return bool(self.in_flight) and since is not None and now - since > 1.0
+
     def drain_rate(self, now: float) -> float | None:
         """Calls per second this endpoint completes here lately; None when there is no evidence.
-
-        An endpoint with calls on the wire and nothing back for a second is taken to be hanging:
-        every slot is then assumed busy until the timeout.
-        """
-        since = self.last_done if self.last_done is not None else self.first_call
-        if self.in_flight and since is not None and now - since > 1.0:
+        A stalled endpoint is assumed to hold every slot until the timeout."""
+        if self.stalled(now):
             return max(1, self.concurrency) / self.stall_timeout_s
         recent = [t for t in self._done if now - t <= 10.0]
         if len(recent) < 2 or now <= recent[0]:
             return None
         return len(recent) / (now - recent[0])
 
-    def park_for(self, now: float, parks: int = 0) -> float:
+    def park_for(self, now: float, parks: int = 0, backoff: bool = False) -> float:
         """How long to park a task that cannot go now (endpoint crowded, paused or open).
 
-        About as long as the endpoint needs for the tasks ahead of it, and at least doubling with
-        each park of the same task (1, 2, 4 ... 300 s): every park is a publish, a broker round
-        trip and an ack that the healthy endpoints pay for in CPU, so a dead endpoint's backlog
-        must not cycle through the pool every few seconds.
+        About as long as the endpoint needs for the tasks ahead of it. When it is not visibly
+        draining (hanging, no evidence yet) or the caller says it must wait anyway (`backoff`:
+        paused, circuit open), at least doubling with each park of the same task (1, 2, 4 ...
+        300 s): every park is a publish, a broker round trip and an ack that the healthy
+        endpoints pay for in CPU, so a dead endpoint's backlog must not cycle through the pool.
         """
-        floor = min(MAX_PARK_S, 2.0**parks)
         ahead = self.waiting + self.in_flight
         rate = self.drain_rate(now)
         estimate = ahead / rate if rate else 1.0
+        answering = rate is not None and not self.stalled(now)
+        floor = 1.0 if answering and not backoff else min(MAX_PARK_S, 2.0**parks)
         return max(1.0, floor, min(MAX_PARK_S, estimate))
 
     def admit(self, now: float) -> float:

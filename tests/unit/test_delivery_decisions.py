@@ -71,6 +71,8 @@ def test_a_crowded_endpoint_that_answers_gets_its_tasks_back_soon() -> None:
     assert gate.drain_rate(10.5) == pytest.approx(4 / 0.49, rel=0.01)
     gate.waiting = gate.max_waiting
     assert gate.park_for(10.5) == 1.0  # 4 ahead at ~8/s: half a second, and 1 s is the least
+    assert gate.park_for(10.5, parks=5) == 1.0  # draining: no backoff for a task parked before
+    assert gate.park_for(10.5, parks=5, backoff=True) == 32.0  # paused or open: backoff
 
 
 def test_a_fresh_endpoint_is_not_taken_for_a_hanging_one() -> None:
