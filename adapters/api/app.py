@@ -131,6 +131,8 @@ def create_app(
         version="0.1.0",
         description="Send events; every webhook whose rules match gets them, signed, with retries.",
         lifespan=lifespan,
+        # /v1/webhooks/ is not /v1/webhooks: a 404, not a 307 that some clients follow as a GET.
+        redirect_slashes=False,
     )
     app.state.ctx = ctx
     errors.install(app)
