@@ -28,6 +28,7 @@ from bench.e2e_procs import ResourceSampler, self_usage
 from bench.receiver.runner import ReceiversThread
 from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
+from tests.support.local_ray import init_local_ray
 from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,15 +36,7 @@ RESULTS = ROOT / "bench/results"
 
 
 def ray_init(namespace: str) -> None:
-    ray.init(
-        address="local",
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        num_cpus=16,  # logical slots: up to 8 delivery actors plus filters, all I/O-bound
-        namespace=namespace,
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-        log_to_driver=False,
-    )
+    init_local_ray(namespace, num_cpus=16)  # up to 8 delivery actors plus filters
 
 
 def ray_shutdown() -> None:

@@ -13,11 +13,8 @@ import os
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="session")
@@ -25,15 +22,8 @@ def ray_local() -> Iterator[None]:
     import ray
 
     if not ray.is_initialized():
-        ray.init(
-            address="local",
-            _node_ip_address="127.0.0.1",
-            include_dashboard=False,
-            num_cpus=8,  # logical slots: actors here are mostly I/O-bound
-            object_store_memory=300 * 1024 * 1024,
-            namespace="edp-test",
-            runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-            log_to_driver=False,
-        )
+        from tests.support.local_ray import init_local_ray
+
+        init_local_ray("edp-test", object_store_mb=300)
     yield
     ray.shutdown()

@@ -22,6 +22,7 @@ from bench.chaos import graceful, report, scenarios
 from bench.chaos.faults import ServicesLock
 from bench.chaos.harness import Pipeline, Result, Scenario, Timing, run_scenario
 from core.logsetup import configure_logging
+from tests.support.local_ray import init_local_ray
 
 log = logging.getLogger("bench.chaos")
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,16 +74,7 @@ def main() -> int:
 
 def _scenarios(chosen: list[Scenario], timing: Timing, lock: ServicesLock | None) -> list[Result]:
     results: list[Result] = []
-    ray.init(
-        address="local",
-        _node_ip_address="127.0.0.1",
-        include_dashboard=False,
-        num_cpus=8,
-        object_store_memory=300 * 1024 * 1024,
-        namespace="edp-chaos",
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-        log_to_driver=False,
-    )
+    init_local_ray("edp-chaos", object_store_mb=300)
     try:
         with Pipeline() as pipeline:
             for s in chosen:

@@ -12,7 +12,7 @@ import ray
 from bench.receiver.runner import ReceiversThread
 from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
-from tests.support.pipeline import PipelineWorld, namespaced_config, wait_until
+from tests.support.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 
@@ -21,15 +21,6 @@ pytestmark = [pytest.mark.services, pytest.mark.ray]
 def receivers() -> Iterator[ReceiversThread]:
     with ReceiversThread([0, 0, 0]) as r:
         yield r
-
-
-def received_ids(receivers: ReceiversThread) -> tuple[set[str], int]:
-    ids: set[str] = set()
-    dups = 0
-    for state in receivers.receivers.states.values():
-        ids |= set(state.first_seen)
-        dups += state.duplicates
-    return ids, dups
 
 
 @pytest.fixture

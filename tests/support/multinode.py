@@ -39,7 +39,7 @@ from bench.receiver.runner import ReceiversThread
 from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
 from core.models import Event
-from tests.support.pipeline import PipelineWorld, namespaced_config, wait_until
+from tests.support.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
@@ -145,15 +145,6 @@ class Load(threading.Thread):
             self.halt.wait(max(0.0, nxt - time.monotonic()))
 
 
-def received(receivers: ReceiversThread) -> tuple[set[str], int]:
-    ids: set[str] = set()
-    dups = 0
-    for state in receivers.receivers.states.values():
-        ids |= set(state.first_seen)
-        dups += state.duplicates
-    return ids, dups
-
-
 def ready_filters(sup: Supervisor, timeout: float = 0.5) -> dict[int, list[int]] | None:
     """filter index -> partitions, if every filter and delivery actor answers ready now."""
     h = sup.handles()
@@ -214,7 +205,8 @@ def _scenario(
     victim = _choose_victim(out, workers, node_of, sup)
     load = Load(world, args.rate)
     load.start()
-    assert wait_until(lambda: len(received(receivers)[0]) > args.rate, 30), "no deliveries before the removal"
+    flowing = wait_until(lambda: len(received_ids(receivers)[0]) > args.rate, 30)
+    assert flowing, "no deliveries before the removal"
     time.sleep(args.before_s)
 
     doomed = {k: v for k, v in named_handles(sup).items() if k in out.victim_actors}
@@ -235,10 +227,10 @@ def _scenario(
     load.join()
     t_load_end = time.monotonic()
     expected = world.expected(load.sent)
-    wait_until(lambda: received(receivers)[0] >= expected, args.drain_timeout_s, 0.25)
+    wait_until(lambda: received_ids(receivers)[0] >= expected, args.drain_timeout_s, 0.25)
     out.drained_s = round(time.monotonic() - t_load_end, 2)
     time.sleep(0.5)  # late duplicates show up now
-    got, out.duplicates = received(receivers)
+    got, out.duplicates = received_ids(receivers)
     after = actor_nodes(named_handles(sup))
     out.placement_after = {k: node_of.get(v[0], v[0]) for k, v in after.items()}
     out.restarts_by_ray = sum(v[2] for v in after.values())

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pika
 import pymongo
@@ -27,6 +27,9 @@ from core.settings import (
     RuleCacheSettings,
 )
 from core.signing import new_secret
+
+if TYPE_CHECKING:
+    from bench.receiver.runner import ReceiversThread
 
 
 def namespaced_config(
@@ -148,3 +151,13 @@ def rules_synced(sup: Any, webhooks: int) -> bool:
     if rules.get("webhooks") != webhooks:
         return False
     return all(a.get("rules_version") == rules["version"] for a in status["filters"] + status["deliveries"])
+
+
+def received_ids(receivers: ReceiversThread) -> tuple[set[str], int]:
+    """Every webhook-id answered 2xx on any of the receivers, and the duplicates among them."""
+    ids: set[str] = set()
+    dups = 0
+    for state in receivers.receivers.states.values():
+        ids |= set(state.first_seen)
+        dups += state.duplicates
+    return ids, dups
