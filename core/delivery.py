@@ -95,9 +95,13 @@ class EndpointGate:
         self.breaker = breaker
         self.stall_timeout_s = stall_timeout_s
         self.paused_until = 0.0  # set by 429/503 with Retry-After: the endpoint asked us to wait
-        self.last_done: float | None = None  # when a call last came back, whatever its outcome
         self.first_call: float | None = None
         self._done: deque[float] = deque(maxlen=64)  # recent completion times: the drain rate
+
+    @property
+    def last_done(self) -> float | None:
+        """When a call last came back, whatever its outcome."""
+        return self._done[-1] if self._done else None
 
     def crowded(self) -> bool:
         return self.concurrency == 0 or self.waiting >= self.max_waiting
@@ -155,7 +159,6 @@ class EndpointGate:
 
     def release(self, success: bool, now: float, pause_s: float | None = None) -> None:
         self.in_flight -= 1
-        self.last_done = now
         self._done.append(now)
         self.breaker.record(success, now)
         if pause_s:
