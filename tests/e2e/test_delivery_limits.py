@@ -44,10 +44,16 @@ class Pool:
         self.synced()
         return wh
 
-    def synced(self) -> None:
+    def rules_version(self) -> int:
+        return int(self.sup.status()["rules"]["version"])
+
+    def synced(self, newer_than: int | None = None) -> None:
+        """Every actor has the rule cache's version; with `newer_than`, one the cache reached after
+        that version (a change written to MongoDB, such as a disable, takes a poll to mirror)."""
         # The rule cache mirrors disabled webhooks too (the workers must see them disabled).
         known = self.world.db.webhooks.count_documents({"deleted": False})
-        assert wait_until(lambda: rules_synced(self.sup, known), 15)
+        floor = -1 if newer_than is None else newer_than
+        assert wait_until(lambda: rules_synced(self.sup, known) and self.rules_version() > floor, 15)
 
     def send(self, n: int, org: str) -> list[Event]:
         events = self.world.events(n, [org], ["A"])
@@ -362,6 +368,7 @@ class TestAutoDisable:
             receivers.receivers.states[dead_port].mode = Mode(status=500, fail_count=1_000_000)
             dead = pool.webhook(receivers, dead_port, "/dead", "org_x")
             live = pool.webhook(receivers, live_port, "/live", "org_x")
+            before_disable = pool.rules_version()  # webhook() has synced
             first = pool.send(10, "org_x")
 
             def disabled() -> dict[str, Any] | None:
@@ -371,7 +378,7 @@ class TestAutoDisable:
             assert wait_until(lambda: disabled() is not None, 30)
             doc = disabled()
             assert doc is not None
-            pool.synced()
+            pool.synced(newer_than=before_disable)  # the filters know it is disabled
             second = pool.send(10, "org_x")
             live_state = receivers.receivers.states[live_port]
             all_arrive(live_state, ids(first + second, live))
