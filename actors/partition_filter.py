@@ -21,7 +21,9 @@ from typing import Any
 from adapters import kafka_io, metrics, rabbit
 from core.errors import BrokerUnavailable
 from core.logsetup import configure_logging
+from core.progress import PartitionWatch
 from core.routing import plan_batch
+from core.rules import RuleSnapshot
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
 from .loop import run_sessions
@@ -59,6 +61,7 @@ class PartitionFilter:
             "invalid": 0,
             "batches": 0,
             "errors": 0,
+            "stalls": 0,
             "last_batch_s": 0.0,
         }
         self._thread = threading.Thread(target=self._run, name=f"filter-{index}", daemon=True)
@@ -83,7 +86,7 @@ class PartitionFilter:
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
         name = f"edp-filter-{self.index}"
-        consumer = kafka_io.consumer(self._kafka, name)
+        consumer = self._consumer(name)
         producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
         connection = await rabbit.connect(self._rabbit, name)
         try:
@@ -100,10 +103,15 @@ class PartitionFilter:
             )
             self._ready.set()
             prefix = self._kafka.derived_prefix if producer is not None else None
+            watch = PartitionWatch(self._settings.stall_timeout_s)
+            next_check = time.monotonic() + self._settings.stall_check_s
             while not self._stop.is_set():
                 records = await loop.run_in_executor(
                     None, consumer.consume, self._settings.poll_batch, self._settings.poll_timeout_s
                 )
+                if time.monotonic() >= next_check:
+                    await self._check_progress(consumer, watch)
+                    next_check = time.monotonic() + self._settings.stall_check_s
                 snapshot = await self._follower.refresh()
                 metrics.filter_lag(consumer, self._kafka.topic, self.partitions)
                 metrics.rules(
@@ -114,41 +122,67 @@ class PartitionFilter:
                 )
                 if not records:
                     continue
-                started = time.perf_counter()
-                errors = [r for r in records if r.error() is not None]
-                if errors:
-                    raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
-                plan = plan_batch(records, snapshot, time.time(), prefix)
-                with metrics.publishing(len(plan.tasks)):
-                    await rabbit.publish_confirmed(
-                        topology.exchange,
-                        ((t.routing_key, rabbit.message(t.body, t.delivery_id)) for t in plan.tasks),
-                    )
-                if producer is not None and plan.derived:
-                    await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
-                await loop.run_in_executor(None, kafka_io.commit, consumer, self._kafka.topic, plan.commit)
-                if plan.invalid:
-                    log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)
-                s = self.stats
-                s["events"] += plan.events
-                s["tasks"] += len(plan.tasks)
-                s["derived"] += len(plan.derived)
-                s["invalid"] += plan.invalid
-                s["batches"] += 1
-                s["last_batch_s"] = time.perf_counter() - started
-                metrics.filter_batch(
-                    events=plan.events,
-                    matches=len(plan.tasks),
-                    invalid=plan.invalid,
-                    derived=len(plan.derived),
-                    seconds=s["last_batch_s"],
-                )
+                await self._batch(records, snapshot, topology.exchange, consumer, producer, prefix)
         finally:
             self._ready.clear()
             await connection.close()
-            await loop.run_in_executor(None, consumer.close)
+            _close_in_background(consumer, self.index)
             if producer is not None:
                 producer.flush(5)
+
+    def _consumer(self, client_id: str) -> Any:
+        return kafka_io.consumer(self._kafka, client_id)
+
+    async def _batch(
+        self,
+        records: list[Any],
+        snapshot: RuleSnapshot,
+        exchange: Any,
+        consumer: Any,
+        producer: Any,
+        prefix: str | None,
+    ) -> None:
+        """Publish (confirmed), copy (acked), and only then commit: one polled batch."""
+        loop = asyncio.get_running_loop()
+        started = time.perf_counter()
+        errors = [r for r in records if r.error() is not None]
+        if errors:
+            raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
+        plan = plan_batch(records, snapshot, time.time(), prefix)
+        with metrics.publishing(len(plan.tasks)):
+            await rabbit.publish_confirmed(
+                exchange,
+                ((t.routing_key, rabbit.message(t.body, t.delivery_id)) for t in plan.tasks),
+            )
+        if producer is not None and plan.derived:
+            await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
+        await loop.run_in_executor(None, kafka_io.commit, consumer, self._kafka.topic, plan.commit)
+        if plan.invalid:
+            log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)
+        s = self.stats
+        s["events"] += plan.events
+        s["tasks"] += len(plan.tasks)
+        s["derived"] += len(plan.derived)
+        s["invalid"] += plan.invalid
+        s["batches"] += 1
+        s["last_batch_s"] = time.perf_counter() - started
+        metrics.filter_batch(
+            events=plan.events,
+            matches=len(plan.tasks),
+            invalid=plan.invalid,
+            derived=len(plan.derived),
+            seconds=s["last_batch_s"],
+        )
+
+    async def _check_progress(self, consumer: Any, watch: PartitionWatch) -> None:
+        nexts, highs = await asyncio.get_running_loop().run_in_executor(
+            None, kafka_io.read_positions, consumer, self._kafka.topic, self.partitions
+        )
+        stalled = watch.observe(time.monotonic(), nexts, highs)
+        if stalled:
+            self.stats["stalls"] += 1
+            detail = {p: (nexts[p], highs[p], round(s, 1)) for p, s in stalled.items()}
+            raise PartitionStalled(f"records waiting, consumer not moving (next, high, seconds): {detail}")
 
     def ready(self, timeout: float = 30) -> bool:
         return self._ready.wait(timeout)
@@ -165,3 +199,19 @@ class PartitionFilter:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+
+
+class PartitionStalled(BrokerUnavailable):
+    """The consumer stopped reading a partition that has records (core.progress)."""
+
+
+def _close_in_background(consumer: Any, index: int, timeout_s: float = 10.0) -> None:
+    """Close a consumer without letting it hold the next session back: librdkafka's close can
+    wait for a broker that is gone, and a stuck close would keep the partitions unread, the very
+    thing a restart is for. After `timeout_s` it is left to finish (or not) on its own thread;
+    it has no records to hand out and commits nothing more."""
+    closer = threading.Thread(target=consumer.close, name=f"filter-{index}-close", daemon=True)
+    closer.start()
+    closer.join(timeout_s)
+    if closer.is_alive():
+        log.warning("filter=%d consumer close still waiting after %.0fs, left behind", index, timeout_s)

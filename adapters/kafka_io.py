@@ -69,6 +69,36 @@ def committed(c: _Consumer, topic: str, partitions: Iterable[int], timeout: floa
     return {tp.partition: tp.offset for tp in tps}
 
 
+def read_positions(
+    c: _Consumer, topic: str, partitions: Iterable[int], timeout: float = 5.0
+) -> tuple[dict[int, int], dict[int, int]]:
+    """(next offset to read, broker's high watermark) per partition, for the stall watch.
+
+    The next offset is the consumer's position once it has returned a record of that partition,
+    else the group's committed offset, else the log start (auto.offset.reset=earliest). A
+    partition the broker does not answer for is left out of both: no answer is no verdict.
+    """
+    tps = [TopicPartition(topic, p) for p in partitions]
+    nexts = {tp.partition: tp.offset for tp in c.position(tps) if tp.offset >= 0}
+    marks: dict[int, tuple[int, int]] = {}
+    for tp in tps:
+        try:
+            marks[tp.partition] = c.get_watermark_offsets(tp, timeout=timeout, cached=False)
+        except KafkaException as exc:
+            log.debug("watermarks unavailable partition=%d error=%s", tp.partition, exc)
+    unread = [tp for tp in tps if tp.partition not in nexts and tp.partition in marks]
+    if unread:
+        try:
+            for tp in c.committed(unread, timeout=timeout):
+                if tp.error is None:
+                    low = marks[tp.partition][0]
+                    nexts[tp.partition] = max(tp.offset, low)  # none, or deleted: the log start
+        except KafkaException as exc:
+            log.debug("committed offsets unavailable error=%s", exc)
+    highs = {p: m[1] for p, m in marks.items() if p in nexts}
+    return {p: o for p, o in nexts.items() if p in highs}, highs
+
+
 def producer(settings: KafkaSettings, client_id: str, linger_ms: int = 5) -> Producer:
     return Producer(
         {

@@ -38,6 +38,8 @@ DeliveryActor = ray.remote(**RESTARTS)(DeliveryWorker)
 
 
 class Supervisor:
+    filter_actor: Any = FilterActor  # the class its filters are made of
+
     def __init__(self, config: PipelineConfig, detached: bool = True, check_interval_s: float = 2.0) -> None:
         self.config = config
         self._detached = detached
@@ -70,7 +72,7 @@ class Supervisor:
 
     def _new_filter(self, i: int, partitions: list[int]) -> Any:
         c = self.config
-        return FilterActor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
+        return self.filter_actor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
             i, partitions, c.kafka, c.rabbit, c.filter, self._rules_name, c.namespace
         )
 

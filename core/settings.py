@@ -56,6 +56,11 @@ class FilterSettings(BaseSettings):
     poll_batch: int = Field(default=1000, ge=1, le=100_000)
     poll_timeout_s: float = Field(default=0.05, gt=0)
     snapshot_poll_s: float = Field(default=0.25, gt=0)
+    # The stall watch (core.progress): how often a filter compares its position in each
+    # partition with the broker's high watermark, and how long records may wait unread before
+    # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 50 ms).
+    stall_check_s: float = Field(default=5.0, gt=0)
+    stall_timeout_s: float = Field(default=30.0, gt=0)
 
 
 class RuleCacheSettings(BaseSettings):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import ray
+from confluent_kafka import Consumer, TopicPartition
 
+from actors.partition_filter import PartitionFilter
 from bench.receiver.runner import ReceiversThread
 from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
@@ -121,5 +124,67 @@ def test_a_rule_added_in_mongodb_takes_effect_within_two_seconds(
         propagation = first - t0
         print(f"rule propagation {propagation * 1000:.0f} ms")
         assert propagation < 2.0
+    finally:
+        sup.stop()
+
+
+class _PausedAfterAssign:
+    """A consumer that stops fetching one partition right after assign(), with no error: what
+    librdkafka#5153 leaves behind after a broker restart. Everything else is the real consumer."""
+
+    def __init__(self, inner: Consumer, partition: int) -> None:
+        self._inner = inner
+        self._partition = partition
+
+    def assign(self, tps: list[TopicPartition]) -> None:
+        self._inner.assign(tps)
+        self._inner.pause([TopicPartition(tps[0].topic, self._partition)])
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class _StallingFilter(PartitionFilter):
+    """Its first consumer never reads partition 1; the consumers of later sessions are sound."""
+
+    def _consumer(self, client_id: str) -> Any:
+        consumer = super()._consumer(client_id)
+        if 1 in self.partitions and not getattr(self, "_stalled_once", False):
+            self._stalled_once = True
+            return _PausedAfterAssign(consumer, 1)
+        return consumer
+
+
+class _StallingSupervisor(Supervisor):
+    filter_actor = ray.remote(max_restarts=-1, max_task_retries=-1)(_StallingFilter)
+
+
+def test_a_filter_whose_consumer_stops_reading_a_partition_rebuilds_it_and_loses_nothing(
+    world: PipelineWorld, receivers: ReceiversThread
+) -> None:
+    url = receivers.receivers.url(receivers.ports[0], "/hook")
+    world.add_webhook("org_s", url, ["*"])
+    orgs = [f"org_s{i}" for i in range(8)]  # keys spread over every partition
+    for org in orgs:
+        world.add_webhook(org, url, ["*"])
+    receivers.receivers.states[receivers.ports[0]].set_secrets(
+        s.key for w in world.webhooks for s in w.secrets
+    )
+    sup = _StallingSupervisor(world.config, detached=False, check_interval_s=1.0)
+    sup.start()
+    try:
+        events = world.events(400, orgs, ["T1"])
+        expected = world.expected(events)
+        world.produce(events)
+        started = time.monotonic()
+        assert wait_until(lambda: received_ids(receivers)[0] >= expected, 60), (
+            f"lost {len(expected - received_ids(receivers)[0])} deliveries; {sup.status()['filters']}"
+        )
+        took = time.monotonic() - started
+        stalls = sum(f["stalls"] for f in sup.status()["filters"])
+        print(f"all {len(expected)} delivered after {took:.1f}s, stalls detected={stalls}")
+        assert stalls == 1
+        # Partition 1 waited for the watch (stall_timeout_s), not for anything else.
+        assert took >= world.config.filter.stall_timeout_s
     finally:
         sup.stop()
