@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import aio_pika
@@ -25,11 +26,21 @@ from pymongo import AsyncMongoClient
 from adapters import dead_letters, http_delivery, metrics, rabbit
 from adapters.attempt_log import AttemptLog
 from core.breaker import CircuitBreaker, State
-from core.delivery import Action, Decision, EndpointGate, HttpResult, decide, pool_share, utc
+from core.delivery import (
+    Action,
+    Decision,
+    EndpointGate,
+    HttpResult,
+    decide,
+    pool_share,
+    prune_signals,
+    utc,
+)
 from core.ids import new_id
 from core.logsetup import configure_logging
 from core.models import Attempt, DeliveryTask, Webhook, utcnow
 from core.retry import nearest_wait_step, pick_wait_queue
+from core.rules import RuleSnapshot
 from core.settings import DeliverySettings, MongoSettings, RabbitSettings
 from core.signing import headers as sign_headers
 from core.ssrf import Guard
@@ -41,6 +52,7 @@ from .snapshot import SnapshotFollower
 log = logging.getLogger(__name__)
 
 UNKNOWN_WEBHOOK_GRACE_S = 10.0  # a webhook the filter just matched may not be in our snapshot yet
+PRUNE_EVERY_S = 30.0  # forget ended pauses and disables the snapshot has caught up with
 
 
 class DeliveryWorker:
@@ -131,24 +143,14 @@ class DeliveryWorker:
                 self._rabbit.queue,
                 self._settings.prefetch,
             )
-            next_depth = 0.0
+            due: dict[str, float] = {}
             while not self._stop.is_set() and not closed.done():
                 await asyncio.sleep(self._follower.interval)
-                snapshot = await self._follower.refresh()
-                now = time.time()
-                open_ = sum(1 for g in self._gates.values() if g.breaker.state is State.OPEN)
-                metrics.delivery_state(in_flight=len(self._inflight), circuits_open=open_)
-                metrics.rules(
-                    "delivery",
-                    version=snapshot.version,
-                    refreshed_at=self._follower.refreshed_at,
-                    webhooks=len(snapshot),
-                )
-                if self.index == 0 and now >= next_depth:  # one reader is enough for the DLQ depth
-                    next_depth = now + 5.0
-                    depth = await metrics.queue_depth(connection, self._rabbit.dead_queue)
-                    if depth is not None:
-                        metrics.dead_letter_depth(depth)
+                if consume_channel.is_closed or publish_channel.is_closed:
+                    # The broker closed a channel (not the connection): nothing would arrive on
+                    # it again, yet the actor would look ready. A new session reopens both.
+                    raise ConnectionError("rabbitmq channel closed")
+                await self._tick(connection, due)
             if closed.done() and not self._stop.is_set():
                 raise ConnectionError("rabbitmq connection closed")
         finally:
@@ -159,6 +161,27 @@ class DeliveryWorker:
             await http.close()
             await attempts.close()
             await mongo.close()
+
+    async def _tick(self, connection: Any, due: dict[str, float]) -> None:
+        """The session's housekeeping between messages: rules, gauges, forgetting old signals."""
+        snapshot = await self._follower.refresh()
+        now = time.time()
+        open_ = sum(1 for g in self._gates.values() if g.breaker.state is State.OPEN)
+        metrics.delivery_state(in_flight=len(self._inflight), circuits_open=open_)
+        metrics.rules(
+            "delivery",
+            version=snapshot.version,
+            refreshed_at=self._follower.refreshed_at,
+            webhooks=len(snapshot),
+        )
+        if now >= due.get("prune", 0.0):
+            due["prune"] = now + PRUNE_EVERY_S
+            prune_signals(self._paused, self._disabled, now, _version_in(snapshot))
+        if self.index == 0 and now >= due.get("depth", 0.0):  # one reader is enough for the DLQ depth
+            due["depth"] = now + 5.0
+            depth = await metrics.queue_depth(connection, self._rabbit.dead_queue)
+            if depth is not None:
+                metrics.dead_letter_depth(depth)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.create_task(self._handle(message))
@@ -324,8 +347,10 @@ class DeliveryWorker:
                     cooldown_s=self._settings.breaker_cooldown_s,
                 )
             )
+            # A pause the endpoint asked for holds across a rebuild, like its breaker.
+            paused_until = max(self._paused.get(webhook.id, 0.0), gate.paused_until if gate else 0.0)
             gate = EndpointGate(share, rate, breaker, self._settings.total_timeout_s)
-            gate.paused_until = self._paused.get(webhook.id, 0.0)
+            gate.paused_until = paused_until
             self._gates[webhook.id] = gate
             # A changed cap gets a new semaphore; calls holding the old one finish on it.
             self._slots[webhook.id] = asyncio.Semaphore(max(1, share))
@@ -426,3 +451,11 @@ class DeliveryWorker:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=self._settings.total_timeout_s + 10)
+
+
+def _version_in(snapshot: RuleSnapshot) -> Callable[[str], int | None]:
+    def version(webhook_id: str) -> int | None:
+        wh = snapshot.get(webhook_id)
+        return None if wh is None else wh.version
+
+    return version

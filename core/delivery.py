@@ -12,7 +12,7 @@ from __future__ import annotations
 import enum
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -174,6 +174,25 @@ def pool_share(total: int, pool: int, index: int) -> int:
     is smaller than the pool, and that worker then parks the endpoint's tasks for the others."""
     pool = max(1, pool)
     return total // pool + (1 if index % pool < total % pool else 0)
+
+
+def prune_signals(
+    paused: dict[str, float],
+    disabled: dict[str, int],
+    now: float,
+    current_version: Callable[[str], int | None],
+) -> None:
+    """Forget what other delivery actors told us once it no longer matters, or a long-running
+    actor keeps one entry per endpoint that ever paused or webhook that was ever disabled: a
+    pause that has ended, a disable our snapshot has caught up with (its version is there), a
+    webhook the snapshot no longer has. `current_version` is the snapshot's version of a
+    webhook, None when it is gone."""
+    for wid in [w for w, until in paused.items() if until <= now]:
+        del paused[wid]
+    for wid, version in list(disabled.items()):
+        have = current_version(wid)
+        if have is None or have >= version:
+            del disabled[wid]
 
 
 def utc(ts: float | None) -> datetime | None:

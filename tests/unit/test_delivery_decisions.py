@@ -5,7 +5,7 @@ import random
 import pytest
 
 from core.breaker import CircuitBreaker
-from core.delivery import MAX_PARK_S, Action, EndpointGate, HttpResult, decide, pool_share
+from core.delivery import MAX_PARK_S, Action, EndpointGate, HttpResult, decide, pool_share, prune_signals
 from core.retry import nearest_wait_step
 
 SCHEDULE = (5.0, 300.0)
@@ -117,3 +117,12 @@ def test_a_worker_without_a_share_always_finds_the_endpoint_crowded() -> None:
 )
 def test_a_congestion_park_takes_one_wait_step(delay: float, step: float) -> None:
     assert nearest_wait_step(delay) == step
+
+
+def test_signals_are_forgotten_once_they_no_longer_matter() -> None:
+    paused = {"wh_ended": 99.0, "wh_pausing": 101.0}
+    disabled = {"wh_caught_up": 3, "wh_behind": 5, "wh_gone": 2}
+    versions = {"wh_caught_up": 3, "wh_behind": 4}
+    prune_signals(paused, disabled, 100.0, versions.get)
+    assert paused == {"wh_pausing": 101.0}
+    assert disabled == {"wh_behind": 5}  # our snapshot still has it enabled at version 4
