@@ -21,9 +21,9 @@ from typing import Any
 import aio_pika
 import orjson
 from aio_pika.abc import AbstractIncomingMessage
-from pymongo import AsyncMongoClient
 
 from adapters import dead_letters, http_delivery, metrics, rabbit
+from adapters import mongo as mongo_clients
 from adapters.attempt_log import AttemptLog
 from core.breaker import CircuitBreaker, State
 from core.delivery import (
@@ -112,9 +112,7 @@ class DeliveryWorker:
 
     async def _session(self) -> None:
         name = f"edp-delivery-{self.index}"
-        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-            self._mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
-        )
+        mongo = mongo_clients.client(self._mongo, serverSelectionTimeoutMS=3000)
         self._webhooks = mongo[self._mongo.database]["webhooks"]
         self._dead = mongo[self._mongo.database][dead_letters.DEAD_LETTERS]
         attempts = AttemptLog(

@@ -14,11 +14,11 @@ import time
 from datetime import timedelta
 from typing import Any
 
-import pymongo
 from pymongo.errors import PyMongoError
 
 from actors.priority import normal_priority
 from adapters import metrics
+from adapters import mongo as mongo_clients
 from core.logsetup import configure_logging
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
@@ -34,9 +34,7 @@ class RuleCache:
         normal_priority()
         configure_logging("rules")
         self._settings = settings
-        self._client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            mongo.url.get_secret_value(), serverSelectionTimeoutMS=3000, tz_aware=True
-        )
+        self._client = mongo_clients.sync_client(mongo, serverSelectionTimeoutMS=3000)
         self._coll = self._client[mongo.database]["webhooks"]
         self._mirror = RuleMirror()
         self._lock = threading.Lock()

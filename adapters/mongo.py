@@ -29,6 +29,10 @@ Doc = dict[str, Any]
 _CLIENT_OPTIONS: dict[str, Any] = {
     "serverSelectionTimeoutMS": 5000,
     "connectTimeoutMS": 3000,
+    # Without it a query to a server that stopped answering waits forever: a rule cache whose
+    # poll hangs serves stale rules for good while looking alive. Nothing on the hot path or
+    # behind the API takes seconds; the retention purge (long deletes) asks for more.
+    "socketTimeoutMS": 30_000,
     "appname": "edp",
     # Datetimes come back aware (UTC), so what a repo returns compares equal to what it wrote.
     "tz_aware": True,
@@ -55,13 +59,13 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-def client(settings: MongoSettings) -> AsyncMongoClient[Doc]:
+def client(settings: MongoSettings, **overrides: Any) -> AsyncMongoClient[Doc]:
     """An asyncio client. Use it only on the event loop that first uses it."""
-    return AsyncMongoClient(settings.url.get_secret_value(), **_CLIENT_OPTIONS)
+    return AsyncMongoClient(settings.url.get_secret_value(), **{**_CLIENT_OPTIONS, **overrides})
 
 
-def sync_client(settings: MongoSettings) -> MongoClient[Doc]:
-    return MongoClient(settings.url.get_secret_value(), **_CLIENT_OPTIONS)
+def sync_client(settings: MongoSettings, **overrides: Any) -> MongoClient[Doc]:
+    return MongoClient(settings.url.get_secret_value(), **{**_CLIENT_OPTIONS, **overrides})
 
 
 def database(settings: MongoSettings, mongo: AsyncMongoClient[Doc] | None = None) -> AsyncDatabase[Doc]:
@@ -91,3 +95,7 @@ async def ensure_indexes_async(db: AsyncDatabase[Doc]) -> None:
         for model in models:
             if model.document["name"] not in existing:
                 await db[name].create_indexes([model])
+
+
+# Deleting months of attempts can take minutes on a big collection.
+PURGE_OPTIONS: dict[str, Any] = {"socketTimeoutMS": 600_000}

@@ -14,7 +14,6 @@ import threading
 import time
 from typing import Any
 
-import pymongo
 import ray
 from pymongo.errors import PyMongoError
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
@@ -23,6 +22,7 @@ from actors.delivery_worker import DeliveryWorker
 from actors.partition_filter import PartitionFilter
 from actors.rule_cache import RuleCache
 from adapters import kafka_io
+from adapters import mongo as mongo_clients
 from adapters.retention import purge
 from core.logsetup import configure_logging
 
@@ -116,9 +116,7 @@ class Supervisor:
 
     def _purge(self) -> None:
         c = self.config.mongo
-        client: pymongo.MongoClient[dict[str, Any]] = pymongo.MongoClient(
-            c.url.get_secret_value(), serverSelectionTimeoutMS=5000, tz_aware=True
-        )
+        client = mongo_clients.sync_client(c, **mongo_clients.PURGE_OPTIONS)
         try:
             log.info("retention removed=%s", purge(client[c.database], self.config.retention))
         except PyMongoError as exc:

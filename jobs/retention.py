@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-import pymongo
-
+from adapters import mongo as mongo_clients
 from adapters.retention import purge
 from core.settings import MongoSettings, RetentionSettings
 
@@ -16,9 +15,7 @@ from .common import configure_logging
 def main() -> int:
     configure_logging()
     mongo = MongoSettings()
-    client: pymongo.MongoClient[dict[str, object]] = pymongo.MongoClient(
-        mongo.url.get_secret_value(), serverSelectionTimeoutMS=5000, tz_aware=True
-    )
+    client = mongo_clients.sync_client(mongo, **mongo_clients.PURGE_OPTIONS)
     try:
         print(json.dumps(purge(client[mongo.database], RetentionSettings())))  # type: ignore[arg-type]
     finally:
