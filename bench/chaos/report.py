@@ -64,6 +64,10 @@ def document(
             "cleared was received (the backlog drained)",
             "stall_s": "longest time without a new delivery between the injection and the end of the load",
             "fault_s": "injection until the fault cleared (service answering again, receiver window over)",
+            "consumer_rebuilds": "filter consumers rebuilt because a partition with records waiting "
+            "was not being read (core/progress.py)",
+            "load_producer_rebuilds": "the load's own Kafka producers replaced after a failed delivery "
+            "(their events sent again, same ids)",
         },
         "ok": all(r.ok for r in results),
         "scenarios": [dataclasses.asdict(r) for r in results],

@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from core.settings import KafkaSettings
 
 # Without this, Ray on Linux swaps 127.0.0.1 for the machine's first non-loopback address when it
 # connects; every server here listens on loopback only. Set before anything imports ray.
@@ -20,3 +26,21 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 def unique() -> str:
     """A short suffix for topic, queue, group and database names, so tests never share state."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def kafka_topic(unique: str) -> Iterator[Callable[..., KafkaSettings]]:
+    """`kafka_topic(partitions=1, **settings)`: KafkaSettings for a topic of the test's own,
+    created now and deleted afterwards."""
+    admin = AdminClient({"bootstrap.servers": KafkaSettings().bootstrap})
+    made: list[str] = []
+
+    def make(partitions: int = 1, **settings: Any) -> KafkaSettings:
+        s = KafkaSettings(topic=f"test.{unique}.{len(made)}", partitions=partitions, **settings)
+        admin.create_topics([NewTopic(s.topic, num_partitions=partitions)])[s.topic].result(15)
+        made.append(s.topic)
+        return s
+
+    yield make
+    for fut in (admin.delete_topics(made) if made else {}).values():
+        fut.result(15)

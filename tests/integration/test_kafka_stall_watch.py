@@ -5,12 +5,10 @@ a broker restart), and only that one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.cimpl import NewTopic
 
 from adapters import kafka_io
 from core.progress import PartitionWatch
@@ -20,12 +18,8 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture
-def settings(unique: str) -> Iterator[KafkaSettings]:
-    s = KafkaSettings(topic=f"test.stall.{unique}", partitions=3, consumer_group=f"test-stall-{unique}")
-    admin = AdminClient({"bootstrap.servers": s.bootstrap})
-    admin.create_topics([NewTopic(s.topic, num_partitions=3)])[s.topic].result(15)
-    yield s
-    admin.delete_topics([s.topic])[s.topic].result(15)
+def settings(unique: str, kafka_topic: Callable[..., KafkaSettings]) -> KafkaSettings:
+    return kafka_topic(partitions=3, consumer_group=f"test-stall-{unique}")
 
 
 def _produce(s: KafkaSettings, per_partition: dict[int, int]) -> None:
