@@ -14,7 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -39,17 +39,20 @@ class _Pending:
     the thread has stopped), so it needs no lock.
     """
 
-    __slots__ = ("error", "future", "loop", "remaining")
+    __slots__ = ("error", "future", "loop", "on_timeout", "remaining")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, count: int) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, count: int, on_timeout: Callable[[], None]) -> None:
         self.loop = loop
         self.future: asyncio.Future[None] = loop.create_future()
         self.remaining = count
         self.error: KafkaError | None = None
+        self.on_timeout = on_timeout
 
     def delivered(self, err: KafkaError | None, _msg: Any) -> None:
         if err is not None and self.error is None:
             self.error = err
+            if err.code() == KafkaError._MSG_TIMED_OUT:
+                self.on_timeout()
         self.remaining -= 1
         if self.remaining == 0:
             # RuntimeError: the loop has closed, so nobody is waiting any more.
@@ -66,7 +69,15 @@ class _Pending:
 
 
 class AsyncProducer:
-    """`await produce(...)` returns once Kafka has the record on every in-sync replica."""
+    """`await produce(...)` returns once Kafka has the record on every in-sync replica.
+
+    A librdkafka producer can stay stuck after a broker restart, its records never answered
+    although the broker is back (confluentinc/librdkafka#4976 and relatives): every request
+    would then get a 503 until the process restarts. So a record that timed out retires the
+    producer: the next call goes through a new one (at most one new producer per
+    `rebuild_interval_s`, so a long outage does not churn them), and the old one is polled
+    until its last record is answered or timed out.
+    """
 
     def __init__(
         self,
@@ -75,6 +86,7 @@ class AsyncProducer:
         linger_ms: float = DEFAULT_LINGER_MS,
         message_timeout_ms: int = DEFAULT_MESSAGE_TIMEOUT_MS,
         overrides: Mapping[str, Any] | None = None,
+        rebuild_interval_s: float = 5.0,
     ) -> None:
         conf: dict[str, Any] = {
             "bootstrap.servers": settings.bootstrap,
@@ -88,16 +100,46 @@ class AsyncProducer:
             "logger": log,  # librdkafka's own log lines go to logging, not raw stderr
         }
         conf.update(overrides or {})
+        self._conf = conf
         self._message_timeout_s = float(conf["message.timeout.ms"]) / 1000
-        self._producer = Producer(conf)
+        self.rebuilds = 0
+        self._producer = self._new_producer()
+        self._retired: tuple[Producer, ...] = ()  # replaced, still answering their last records
+        self._retire_lock = threading.Lock()
+        self._timed_out = False
+        self._rebuild_interval_s = rebuild_interval_s
+        self._built_at = time.monotonic()
         self._closed = threading.Event()
         self._last_error_log = 0.0
         self._thread = threading.Thread(target=self._poll_forever, name="kafka-producer-poll", daemon=True)
         self._thread.start()
 
+    def _new_producer(self) -> Producer:
+        return Producer(self._conf)
+
     def _poll_forever(self) -> None:
         while not self._closed.is_set():
             self._producer.poll(0.1)
+            if self._retired:
+                with self._retire_lock:
+                    for old in self._retired:
+                        old.poll(0)
+                    self._retired = tuple(p for p in self._retired if len(p) > 0)
+
+    def _record_timed_out(self) -> None:
+        self._timed_out = True
+
+    def _fresh_if_stuck(self) -> None:
+        """On the event loop, before producing: replace a producer whose records time out."""
+        if not self._timed_out or time.monotonic() - self._built_at < self._rebuild_interval_s:
+            return
+        self._timed_out = False
+        old, self._producer = self._producer, self._new_producer()
+        self._built_at = time.monotonic()
+        with self._retire_lock:
+            self._retired = (*self._retired, old)
+        self.rebuilds += 1
+        log.warning("kafka producer records timed out: new producer (%d so far)", self.rebuilds)
 
     def _on_error(self, err: KafkaError) -> None:
         # librdkafka repeats "all brokers down" every few seconds while it reconnects.
@@ -121,7 +163,8 @@ class AsyncProducer:
         items = records if isinstance(records, list | tuple) else list(records)
         if not items:
             return
-        pending = _Pending(asyncio.get_running_loop(), len(items))
+        self._fresh_if_stuck()
+        pending = _Pending(asyncio.get_running_loop(), len(items), self._record_timed_out)
         deadline = time.monotonic() + self._message_timeout_s
         for key, value in items:
             while True:
@@ -155,6 +198,8 @@ class AsyncProducer:
             return
         self._closed.set()
         self._thread.join()
+        for old in self._retired:
+            old.flush(timeout_s)
         remaining = self._producer.flush(timeout_s)
         if remaining:
             log.warning("kafka producer closed with undelivered=%d", remaining)
