@@ -76,7 +76,8 @@ def read_positions(
 
     The next offset is the consumer's position once it has returned a record of that partition,
     else the group's committed offset, else the log start (auto.offset.reset=earliest). A
-    partition the broker does not answer for is left out of both: no answer is no verdict.
+    partition the broker does not answer for has no high watermark, and the watch skips it:
+    no answer is no verdict.
     """
     tps = [TopicPartition(topic, p) for p in partitions]
     nexts = {tp.partition: tp.offset for tp in c.position(tps) if tp.offset >= 0}
@@ -95,8 +96,7 @@ def read_positions(
                     nexts[tp.partition] = max(tp.offset, low)  # none, or deleted: the log start
         except KafkaException as exc:
             log.debug("committed offsets unavailable error=%s", exc)
-    highs = {p: m[1] for p, m in marks.items() if p in nexts}
-    return {p: o for p, o in nexts.items() if p in highs}, highs
+    return nexts, {p: high for p, (_low, high) in marks.items()}
 
 
 def producer(settings: KafkaSettings, client_id: str, linger_ms: int = 5) -> Producer:

@@ -114,7 +114,10 @@ class EndpointGate:
     def drain_rate(self, now: float) -> float | None:
         """Calls per second this endpoint completes here lately; None when there is no evidence.
         A stalled endpoint is assumed to hold every slot until the timeout."""
-        if self.stalled(now):
+        return self._drain_rate(now, self.stalled(now))
+
+    def _drain_rate(self, now: float, stalled: bool) -> float | None:
+        if stalled:
             return max(1, self.concurrency) / self.stall_timeout_s
         recent = [t for t in self._done if now - t <= 10.0]
         if len(recent) < 2 or now <= recent[0]:
@@ -131,9 +134,10 @@ class EndpointGate:
         endpoints pay for in CPU, so a dead endpoint's backlog must not cycle through the pool.
         """
         ahead = self.waiting + self.in_flight
-        rate = self.drain_rate(now)
+        stalled = self.stalled(now)
+        rate = self._drain_rate(now, stalled)
         estimate = ahead / rate if rate else 1.0
-        answering = rate is not None and not self.stalled(now)
+        answering = rate is not None and not stalled
         floor = 1.0 if answering and not backoff else min(MAX_PARK_S, 2.0**parks)
         return max(1.0, floor, min(MAX_PARK_S, estimate))
 

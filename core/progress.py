@@ -46,7 +46,3 @@ class PartitionWatch:
             if waited >= self.timeout_s:
                 stalled[p] = waited
         return stalled
-
-    def reset(self) -> None:
-        """A new consumer starts with a clean slate."""
-        self._seen.clear()

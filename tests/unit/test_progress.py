@@ -47,9 +47,8 @@ def test_an_unanswered_look_is_no_verdict_and_keeps_the_clock() -> None:
     assert w.observe(10.0, {0: 5}, {0: 9}) == {0: 10.0}
 
 
-def test_an_unknown_position_is_skipped_and_reset_forgets_everything() -> None:
+def test_an_unknown_position_is_skipped() -> None:
     w = PartitionWatch(timeout_s=10)
     assert w.observe(0.0, {0: -1001}, {0: 9}) == {}
-    w.observe(1.0, {0: 5}, {0: 9})
-    w.reset()
-    assert w.observe(20.0, {0: 5}, {0: 9}) == {}  # a first look again
+    assert w.observe(20.0, {0: -1001}, {0: 9}) == {}
+    assert w.observe(21.0, {0: 5}, {0: 9}) == {}  # the first look at a known position
