@@ -19,21 +19,23 @@ import time
 from typing import Any
 
 from adapters import kafka_io, metrics, rabbit
-from core.errors import BrokerUnavailable
+from core.errors import BrokerUnavailable, PartitionStalled
 from core.logsetup import configure_logging
 from core.progress import PartitionWatch
 from core.routing import plan_batch
 from core.rules import RuleSnapshot
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
-from .loop import run_sessions
+from .loop import SessionActor
 from .priority import normal_priority
 from .snapshot import SnapshotFollower
 
 log = logging.getLogger(__name__)
 
 
-class PartitionFilter:
+class PartitionFilter(SessionActor):
+    stage = "filter"
+
     def __init__(
         self,
         index: int,
@@ -52,8 +54,6 @@ class PartitionFilter:
         self._rabbit = rabbit_settings
         self._settings = settings
         self._follower = SnapshotFollower(rule_cache, settings.snapshot_poll_s, namespace)
-        self._stop = threading.Event()
-        self._ready = threading.Event()
         self.stats: dict[str, float] = {
             "events": 0,
             "tasks": 0,
@@ -64,24 +64,11 @@ class PartitionFilter:
             "stalls": 0,
             "last_batch_s": 0.0,
         }
-        self._thread = threading.Thread(target=self._run, name=f"filter-{index}", daemon=True)
-        self._thread.start()
+        self._start(stop_timeout_s=15)
 
-    def _run(self) -> None:
-        run_sessions(self._session, self._stop, self._failed)
-
-    def _failed(self, exc: Exception, backoff: float) -> None:
-        # Any failure: rebuild the clients, resume from the committed offsets.
-        self.stats["errors"] += 1
-        metrics.restarted("filter")
-        log.warning(
-            "filter=%d partitions=%s failed, restarting in %.1fs error=%r",
-            self.index,
-            self.partitions,
-            backoff,
-            exc,
-        )
-        self._ready.clear()
+    def _describe(self) -> str:
+        # Any failure: the clients are rebuilt and reading resumes from the committed offsets.
+        return f"filter={self.index} partitions={self.partitions}"
 
     async def _session(self) -> None:
         loop = asyncio.get_running_loop()
@@ -114,12 +101,7 @@ class PartitionFilter:
                     next_check = time.monotonic() + self._settings.stall_check_s
                 snapshot = await self._follower.refresh()
                 metrics.filter_lag(consumer, self._kafka.topic, self.partitions)
-                metrics.rules(
-                    "filter",
-                    version=snapshot.version,
-                    refreshed_at=self._follower.refreshed_at,
-                    webhooks=len(snapshot),
-                )
+                self._follower.report("filter")
                 if not records:
                     continue
                 await self._batch(records, snapshot, topology.exchange, consumer, producer, prefix)
@@ -184,9 +166,6 @@ class PartitionFilter:
             detail = {p: (nexts[p], highs[p], round(s, 1)) for p, s in stalled.items()}
             raise PartitionStalled(f"records waiting, consumer not moving (next, high, seconds): {detail}")
 
-    def ready(self, timeout: float = 30) -> bool:
-        return self._ready.wait(timeout)
-
     def status(self) -> dict[str, Any]:
         return {
             "index": self.index,
@@ -195,14 +174,6 @@ class PartitionFilter:
             "rules_version": self._follower.snapshot.version,
             **self.stats,
         }
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
-
-
-class PartitionStalled(BrokerUnavailable):
-    """The consumer stopped reading a partition that has records (core.progress)."""
 
 
 def _close_in_background(consumer: Any, index: int, timeout_s: float = 10.0) -> None:

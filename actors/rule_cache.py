@@ -19,14 +19,13 @@ from pymongo.errors import PyMongoError
 from actors.priority import normal_priority
 from adapters import metrics
 from adapters import mongo as mongo_clients
+from adapters.mongo import WEBHOOKS
 from core.logsetup import configure_logging
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
 from core.settings import MongoSettings, RuleCacheSettings
 
 log = logging.getLogger(__name__)
-
-NAME = "edp-rules"
 
 
 class RuleCache:
@@ -35,7 +34,7 @@ class RuleCache:
         configure_logging("rules")
         self._settings = settings
         self._client = mongo_clients.sync_client(mongo, serverSelectionTimeoutMS=3000)
-        self._coll = self._client[mongo.database]["webhooks"]
+        self._coll = self._client[mongo.database][WEBHOOKS]
         self._mirror = RuleMirror()
         self._lock = threading.Lock()
         self._stop = threading.Event()

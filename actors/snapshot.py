@@ -10,8 +10,10 @@ from typing import Any
 import ray
 from ray.exceptions import ActorDiedError
 
+from adapters import metrics
 from core.errors import BrokerUnavailable
 from core.mirror import Changes
+from core.models import Webhook
 from core.rules import RuleSnapshot
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,21 @@ class SnapshotFollower:
         self._next = 0.0
         self.snapshot = RuleSnapshot(version=0, webhooks={})
         self.refreshed_at = 0.0
+
+    def report(self, stage: str) -> None:
+        """The snapshot's version, freshness and size, as this stage's rule metrics."""
+        metrics.rules(
+            stage, version=self.snapshot.version, refreshed_at=self.refreshed_at, webhooks=len(self.snapshot)
+        )
+
+    def get(self, webhook_id: str) -> Webhook | None:
+        """The webhook as the newest snapshot has it (the snapshot object changes on refresh)."""
+        return self.snapshot.get(webhook_id)
+
+    def version_of(self, webhook_id: str) -> int | None:
+        """The newest snapshot's version of a webhook; None when it is not there."""
+        wh = self.snapshot.get(webhook_id)
+        return None if wh is None else wh.version
 
     def apply(self, changes: Changes | None) -> RuleSnapshot:
         if changes is not None:

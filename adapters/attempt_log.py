@@ -14,6 +14,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from adapters.mongo import ATTEMPTS
 from core.models import Attempt
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ class AttemptLog:
         batch: int,
         max_buffer: int = 200_000,
     ) -> None:
-        self._coll = client[database]["attempts"]
+        self._coll = client[database][ATTEMPTS]
         self._flush_s = flush_s
         self._batch = batch
         self._buf: deque[Attempt] = deque(maxlen=max_buffer)

@@ -9,7 +9,6 @@ import functools
 import ipaddress
 import socket
 import time
-from typing import Any
 
 import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
@@ -108,10 +107,3 @@ async def post(
         return done(None, type(exc).__name__, str(exc)[:200])
     except OSError as exc:
         return done(None, "os_error", str(exc)[:200])
-
-
-def signed_headers(base: dict[str, str], custom: dict[str, Any]) -> dict[str, str]:
-    # Customer headers never override the signature headers.
-    merged = {k: str(v) for k, v in custom.items()}
-    merged.update(base)
-    return merged

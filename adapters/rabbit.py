@@ -81,6 +81,33 @@ async def declare(
     return Topology(exchange, channel.default_exchange, work, dead, waits)
 
 
+@dataclass(frozen=True)
+class ConsumerChannels:
+    """A consumer's two channels: one to consume on (prefetch set), one with confirms to publish
+    on, so a publish waiting for its confirm never holds up deliveries."""
+
+    consume: AbstractChannel
+    publish: AbstractChannel
+    topology: Topology
+    closed: asyncio.Future[None]  # resolves when the connection closes
+
+    @property
+    def any_closed(self) -> bool:
+        return self.consume.is_closed or self.publish.is_closed
+
+
+async def consumer_channels(
+    connection: AbstractConnection, settings: RabbitSettings, prefetch: int
+) -> ConsumerChannels:
+    closed = asyncio.get_running_loop().create_future()
+    connection.close_callbacks.add(lambda *_: None if closed.done() else closed.set_result(None))
+    publish = await confirm_channel(connection)
+    topology = await declare(publish, settings)
+    consume = await connection.channel()
+    await consume.set_qos(prefetch_count=prefetch)
+    return ConsumerChannels(consume, publish, topology, closed)
+
+
 async def signals(
     channel: AbstractChannel, settings: RabbitSettings
 ) -> tuple[AbstractExchange, AbstractQueue]:

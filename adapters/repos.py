@@ -228,6 +228,22 @@ class WebhookRepo:
         update: Doc = {"$set": {**changes, "updated_at": _now()}, "$inc": {"version": 1}}
         return await self._update(org, webhook_id, update, if_version)
 
+    async def disable(self, webhook_id: str, reason: str) -> bool:
+        """Disable an enabled webhook with its reason (the delivery side: 410 Gone, failing for
+        days). One version up, as every write, so the rule cache sees it; False if it was
+        disabled or gone already."""
+        try:
+            res = await self._hooks.update_one(
+                {"_id": webhook_id, "enabled": True},
+                {
+                    "$set": {"enabled": False, "disabled_reason": reason, "updated_at": _now()},
+                    "$inc": {"version": 1},
+                },
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        return res.modified_count > 0
+
     async def is_tombstone(self, org: str, webhook_id: str) -> bool:
         """True if this org's webhook existed and was deleted (and the tombstone is still kept)."""
         doc = await self._find(org, webhook_id, include_deleted=True)

@@ -8,6 +8,7 @@ from typing import Any
 from pymongo.database import Database
 
 from adapters.dead_letters import DEAD_LETTERS
+from adapters.mongo import ATTEMPTS, WEBHOOKS
 from core.models import utcnow
 from core.settings import RetentionSettings
 
@@ -17,11 +18,11 @@ def purge(db: Database[dict[str, Any]], settings: RetentionSettings) -> dict[str
     # A tombstone must outlive every reader's polling overlap, or a slow reader would miss the
     # delete; a day is far beyond that.
     removed = {
-        "attempts": db.attempts.delete_many({"at": {"$lt": now - timedelta(days=settings.attempts_days)}}),
+        "attempts": db[ATTEMPTS].delete_many({"at": {"$lt": now - timedelta(days=settings.attempts_days)}}),
         "dead_letters": db[DEAD_LETTERS].delete_many(
             {"dead_at": {"$lt": now - timedelta(days=settings.dead_letters_days)}}
         ),
-        "tombstones": db.webhooks.delete_many(
+        "tombstones": db[WEBHOOKS].delete_many(
             {"deleted": True, "updated_at": {"$lt": now - timedelta(days=settings.tombstones_days)}}
         ),
     }

@@ -14,6 +14,9 @@ from core.settings import (
     RuleCacheSettings,
 )
 
+# The Ray namespace every named actor of the platform lives in (jobs, the API, the pipeline).
+NAMESPACE = "edp"
+
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -27,5 +30,5 @@ class PipelineConfig:
     # Actor names are "<prefix>-rules", "<prefix>-filter-<i>", ... in the Ray namespace below,
     # so several pipelines (tests) can share one Ray cluster.
     prefix: str = "edp"
-    namespace: str = "edp"
+    namespace: str = NAMESPACE
     actor_cpus: float = 0.25

@@ -15,15 +15,9 @@ import time
 from typing import Any
 
 import ray
-from pymongo.errors import PyMongoError
 from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 
-from actors.delivery_worker import DeliveryWorker
-from actors.partition_filter import PartitionFilter
-from actors.rule_cache import RuleCache
 from adapters import kafka_io
-from adapters import mongo as mongo_clients
-from adapters.retention import purge
 from core.logsetup import configure_logging
 
 from .assignment import assign_partitions
@@ -31,14 +25,9 @@ from .config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
-RESTARTS: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
-RuleCacheActor = ray.remote(**RESTARTS)(RuleCache)
-FilterActor = ray.remote(**RESTARTS)(PartitionFilter)
-DeliveryActor = ray.remote(**RESTARTS)(DeliveryWorker)
-
 
 class Supervisor:
-    filter_actor: Any = FilterActor  # the class its filters are made of
+    filter_actor: Any = None  # the actor class its filters are made of (default: cluster.remote's)
 
     def __init__(self, config: PipelineConfig, detached: bool = True, check_interval_s: float = 2.0) -> None:
         self.config = config
@@ -54,6 +43,12 @@ class Supervisor:
         self._delivery_count = config.delivery.actors
         self._monitor: threading.Thread | None = None
         self._rules_name = f"{config.prefix}-rules"
+        self.retention: Any = None
+        # The actor classes wrap the plain ones in cluster.remote, which imports this module.
+        from cluster import remote
+
+        self._remote = remote
+        self._filter_actor = self.filter_actor or remote.FilterActor
 
     def _opts(self, name: str) -> dict[str, Any]:
         opts: dict[str, Any] = {
@@ -68,17 +63,23 @@ class Supervisor:
 
     def _new_rule_cache(self) -> Any:
         c = self.config
-        return RuleCacheActor.options(**self._opts("rules")).remote(c.mongo, c.rules)
+        return self._remote.RuleCacheActor.options(**self._opts("rules")).remote(c.mongo, c.rules)
+
+    def _new_retention(self) -> Any:
+        c = self.config
+        return self._remote.RetentionActor.options(**self._opts("retention")).remote(c.mongo, c.retention)
 
     def _new_filter(self, i: int, partitions: list[int]) -> Any:
         c = self.config
-        return self.filter_actor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
+        return self._filter_actor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
             i, partitions, c.kafka, c.rabbit, c.filter, self._rules_name, c.namespace
         )
 
     def _new_delivery(self, i: int) -> Any:
         c = self.config
-        return DeliveryActor.options(**self._opts(f"delivery-{i}"), scheduling_strategy="SPREAD").remote(
+        return self._remote.DeliveryActor.options(
+            **self._opts(f"delivery-{i}"), scheduling_strategy="SPREAD"
+        ).remote(
             i,
             self._delivery_count,
             c.rabbit,
@@ -97,6 +98,7 @@ class Supervisor:
             self._assignment = assign_partitions(self.config.kafka.partitions, self._filter_count)
             self.filters = [self._new_filter(i, p) for i, p in enumerate(self._assignment)]
             self.deliveries = [self._new_delivery(i) for i in range(self._delivery_count)]
+            self.retention = self._new_retention()
             ray.get([a.ready.remote() for a in self.filters + self.deliveries], timeout=timeout)
         if self._monitor is None:
             self._monitor = threading.Thread(target=self._watch, name="supervisor", daemon=True)
@@ -104,25 +106,11 @@ class Supervisor:
         return self.status()
 
     def _watch(self) -> None:
-        next_purge = time.monotonic() + 60  # not during start-up
         while not self._stop.wait(self._interval):
             try:
                 self.heal()
             except Exception as exc:
                 log.warning("supervisor heal failed error=%r", exc)
-            if time.monotonic() >= next_purge:
-                next_purge = time.monotonic() + self.config.retention.interval_s
-                self._purge()
-
-    def _purge(self) -> None:
-        c = self.config.mongo
-        client = mongo_clients.sync_client(c, **mongo_clients.PURGE_OPTIONS)
-        try:
-            log.info("retention removed=%s", purge(client[c.database], self.config.retention))
-        except PyMongoError as exc:
-            log.warning("retention failed error=%r", exc)
-        finally:
-            client.close()
 
     def heal(self) -> int:
         """Recreate actors that are gone for good. Returns how many were recreated."""
@@ -130,6 +118,9 @@ class Supervisor:
         with self._lock:
             if not _alive(self.rule_cache):
                 self.rule_cache = self._new_rule_cache()
+                fixed += 1
+            if self.retention is not None and not _alive(self.retention):
+                self.retention = self._new_retention()
                 fixed += 1
             for i, actor in enumerate(self.filters):
                 if not _alive(actor):
@@ -201,7 +192,7 @@ class Supervisor:
                 ray.get([a.stop.remote() for a in actors], timeout=60)
             except (RayActorError, GetTimeoutError) as exc:
                 log.warning("stop: %r", exc)
-            for a in [*actors, self.rule_cache]:
+            for a in [*actors, self.rule_cache, self.retention]:
                 if a is not None:
                     ray.kill(a, no_restart=True)
 
@@ -218,12 +209,10 @@ def _alive(actor: Any) -> bool:
         return True  # busy, unavailable or restarting: Ray is on it
 
 
-class _SupervisorProcess(Supervisor):
-    """The supervisor as an actor owns its process, so it sets up that process's logging."""
+class SupervisorProcess(Supervisor):
+    """The supervisor as an actor (cluster.remote.SupervisorActor) owns its process, so it sets
+    up that process's logging."""
 
     def __init__(self, config: PipelineConfig, detached: bool = True, check_interval_s: float = 2.0) -> None:
         configure_logging("supervisor")
         super().__init__(config, detached, check_interval_s)
-
-
-SupervisorActor = ray.remote(num_cpus=0, max_restarts=-1)(_SupervisorProcess)

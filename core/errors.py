@@ -1,4 +1,7 @@
-"""One error tree. Retryability lives in the type; HTTP status is mapped in one place (the API)."""
+"""One error tree. Retryability lives in the type; HTTP status is mapped in one place (the API).
+
+Delivery outcomes are not errors: an attempt's result is a `core.delivery.Decision`.
+"""
 
 from __future__ import annotations
 
@@ -36,31 +39,10 @@ class Forbidden(PlatformError):
     pass
 
 
-class DeliveryError(PlatformError):
-    """A delivery attempt that did not succeed."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-
-
-class RetryableDelivery(DeliveryError):
-    """Worth trying again later; `retry_after` is the endpoint's own hint in seconds."""
-
-    def __init__(
-        self, message: str, status_code: int | None = None, retry_after: float | None = None
-    ) -> None:
-        super().__init__(message, status_code)
-        self.retry_after = retry_after
-
-
-class PermanentDelivery(DeliveryError):
-    """Never worth retrying (the webhook is gone, disabled, or refused by the SSRF guard)."""
-
-
-class EndpointGone(PermanentDelivery):
-    """410 Gone: the customer asked us to stop; the webhook gets disabled."""
-
-
 class BrokerUnavailable(PlatformError):
     """Kafka, RabbitMQ or MongoDB did not answer; the caller should back off and retry."""
+
+
+class PartitionStalled(BrokerUnavailable):
+    """A Kafka consumer stopped reading a partition that has records waiting (core.progress):
+    the filter rebuilds its consumer, which resumes at the committed offset."""

@@ -41,7 +41,7 @@ class Verdict(NamedTuple):
 _SLOW_DOWN = frozenset({429, 502, 503, 504})
 
 
-def classify(status: int | None, error: str | None) -> Verdict:
+def verdict_for(status: int | None, error: str | None) -> Verdict:
     """Map one attempt's result (HTTP status, or a transport error with no status) to a verdict."""
     if status is None:
         return Verdict(Outcome.RETRY, False)  # timeout, connection refused or reset, DNS

@@ -7,16 +7,19 @@ all of that is confirmed. The actor around it only does the I/O.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 
+from core.errors import InvalidInput
 from core.ids import delivery_id
 from core.models import DeliveryTask
-from core.rules import RuleSnapshot, derived_topic
-from core.validation import EVENT_TYPE_RE
+from core.rules import RuleSnapshot
+from core.validation import EVENT_TYPE_RE, validate_event_type
 
 REQUIRED = ("id", "org", "type", "timestamp", "data")
 
@@ -103,3 +106,22 @@ def plan_batch(
             dlv = delivery_id(event["id"], webhook.id)
             plan.tasks.append(OutgoingTask(routing_key, dlv, task_body(event, webhook.id, dlv, now)))
     return plan
+
+
+@functools.lru_cache(maxsize=4096)
+def derived_topic(prefix: str, event_type: str) -> str:
+    """The Kafka topic that carries one event type: `prefix` + type with `:` mapped to `_`.
+
+    Kafka topic names allow `[a-zA-Z0-9._-]{1,249}`; event types also allow `:`. The mapping is
+    deterministic but not injective: `a:b` and `a_b` share a topic (and Kafka itself warns that
+    `.` and `_` collide in its metric names). Consumers of derived topics must therefore still
+    look at the event's own `type`.
+    """
+    validate_event_type(event_type)
+    topic = prefix + event_type.replace(":", "_")
+    if len(topic) > 249 or not _TOPIC_RE.match(topic) or topic in (".", ".."):
+        raise InvalidInput("type", f"derived topic {topic!r} is not a legal Kafka topic name")
+    return topic
+
+
+_TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]+\Z")

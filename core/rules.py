@@ -18,19 +18,15 @@ Measured figures: bench/match_bench.py and bench/results/match-*.json.
 from __future__ import annotations
 
 import contextlib
-import functools
 import gc
 import logging
-import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
-from core.errors import InvalidFilter, InvalidInput
+from core.errors import InvalidFilter
 from core.filters import Hint, Predicate, compile_filter, index_hint, index_key, path_getter
-from core.ids import stable_id
 from core.models import Webhook
-from core.validation import validate_event_type
 
 log = logging.getLogger(__name__)
 
@@ -391,50 +387,3 @@ def _apply(old: _Org | None, changes: dict[str, Webhook | None]) -> _Org | None:
     if len(ids) * 4 > len(members) or any(_wild_prefix(p) is not None for p in patterns):
         return _Org(webhooks, _build_org(members))
     return _Org(webhooks, _patch_org(old.index, members, ids, patterns))
-
-
-@functools.lru_cache(maxsize=4096)
-def derived_topic(prefix: str, event_type: str) -> str:
-    """The Kafka topic that carries one event type: `prefix` + type with `:` mapped to `_`.
-
-    Kafka topic names allow `[a-zA-Z0-9._-]{1,249}`; event types also allow `:`. The mapping is
-    deterministic but not injective: `a:b` and `a_b` share a topic (and Kafka itself warns that
-    `.` and `_` collide in its metric names). Consumers of derived topics must therefore still
-    look at the event's own `type`.
-    """
-    validate_event_type(event_type)
-    topic = prefix + event_type.replace(":", "_")
-    if len(topic) > 249 or not _TOPIC_RE.match(topic) or topic in (".", ".."):
-        raise InvalidInput("type", f"derived topic {topic!r} is not a legal Kafka topic name")
-    return topic
-
-
-_TOPIC_RE = re.compile(r"^[a-zA-Z0-9._-]+\Z")
-
-
-def import_legacy_wh_filters(doc: Mapping[str, Any]) -> list[Webhook]:
-    """Webhooks from a proof-of-concept `wh_filters` document `{org, filters: [{filter, whCallback}]}`.
-
-    `filter` was an event type name, `whCallback` the URL. Ids are stable, so importing the same
-    document twice yields the same webhooks. The legacy shape had no secrets: the caller adds
-    one (`core.signing.new_secret()`) before storing a webhook that is new.
-    """
-    org = doc.get("org")
-    if not isinstance(org, str) or not org:
-        raise InvalidInput("org", "must be a non-empty string")
-    filters = doc.get("filters")
-    if not isinstance(filters, list):
-        raise InvalidInput("filters", "must be a list")
-    out: dict[str, Webhook] = {}
-    for i, item in enumerate(filters):
-        if not isinstance(item, Mapping):
-            raise InvalidInput(f"filters.{i}", "must be an object")
-        etype = validate_event_type(item.get("filter"), f"filters.{i}.filter")
-        url = item.get("whCallback")
-        if not isinstance(url, str) or not url:
-            raise InvalidInput(f"filters.{i}.whCallback", "must be a non-empty string")
-        wid = stable_id("wh", org, etype, url)
-        out[wid] = Webhook(
-            id=wid, org=org, url=url, event_types=(etype,), description="imported from wh_filters"
-        )
-    return list(out.values())

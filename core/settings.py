@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.retry import DEFAULT_SCHEDULE
+
 
 class KafkaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_KAFKA_", frozen=True)
@@ -83,7 +85,7 @@ class DeliverySettings(BaseSettings):
     connect_timeout_s: float = Field(default=5.0, gt=0)
     total_timeout_s: float = Field(default=15.0, gt=0)
     # Seconds, comma-separated in the environment: EDP_DELIVERY_SCHEDULE="5,300,1800".
-    schedule: tuple[float, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    schedule: tuple[float, ...] = DEFAULT_SCHEDULE
     jitter: float = Field(default=0.2, ge=0, lt=1)
     max_retry_after_s: float = Field(default=3600.0, gt=0)
     response_excerpt_bytes: int = Field(default=4096, ge=0)

@@ -15,7 +15,8 @@ import binascii
 import functools
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from core.errors import InvalidInput
 
@@ -85,3 +86,13 @@ def headers(msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str]) ->
         "webhook-signature": sign(msg_id, timestamp, body, secrets),
         "content-type": "application/json",
     }
+
+
+def request_headers(
+    msg_id: str, timestamp: int, body: bytes, secrets: Sequence[str], custom: Mapping[str, Any]
+) -> dict[str, str]:
+    """The headers of one delivery: the webhook's own, then ours; theirs never override the
+    signature headers."""
+    merged = {k: str(v) for k, v in custom.items()}
+    merged.update(headers(msg_id, timestamp, body, secrets))
+    return merged

@@ -6,9 +6,10 @@ import os
 
 import ray
 
+from cluster.config import NAMESPACE
 from core.logsetup import configure_logging as _configure
 
-NAMESPACE = "edp"
+__all__ = ["NAMESPACE", "configure_logging", "connect_ray"]
 
 
 def configure_logging(level: str | None = None) -> None:

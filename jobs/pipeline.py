@@ -15,7 +15,7 @@ from typing import Any
 import ray
 
 from cluster.config import PipelineConfig
-from cluster.supervisor import SupervisorActor
+from cluster.remote import SupervisorActor
 
 from .common import NAMESPACE, configure_logging, connect_ray
 

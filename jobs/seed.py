@@ -26,11 +26,12 @@ from urllib.parse import urlsplit
 
 from adapters import mongo
 from adapters.repos import OrgRepo, WebhookRepo
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
+from core.ids import stable_id
 from core.models import Secret, Webhook
-from core.rules import import_legacy_wh_filters
 from core.settings import ApiSettings, MongoSettings
 from core.signing import new_secret
+from core.validation import validate_event_type
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,34 @@ def main(argv: list[str] | None = None) -> int:
         """-d '{"type": "EVENT_A", "data": {"hello": "world"}}'"""
     )
     return 0
+
+
+def import_legacy_wh_filters(doc: Mapping[str, Any]) -> list[Webhook]:
+    """Webhooks from a proof-of-concept `wh_filters` document `{org, filters: [{filter, whCallback}]}`.
+
+    `filter` was an event type name, `whCallback` the URL. Ids are stable, so importing the same
+    document twice yields the same webhooks. The legacy shape had no secrets: the caller adds
+    one (`core.signing.new_secret()`) before storing a webhook that is new.
+    """
+    org = doc.get("org")
+    if not isinstance(org, str) or not org:
+        raise InvalidInput("org", "must be a non-empty string")
+    filters = doc.get("filters")
+    if not isinstance(filters, list):
+        raise InvalidInput("filters", "must be a list")
+    out: dict[str, Webhook] = {}
+    for i, item in enumerate(filters):
+        if not isinstance(item, Mapping):
+            raise InvalidInput(f"filters.{i}", "must be an object")
+        etype = validate_event_type(item.get("filter"), f"filters.{i}.filter")
+        url = item.get("whCallback")
+        if not isinstance(url, str) or not url:
+            raise InvalidInput(f"filters.{i}.whCallback", "must be a non-empty string")
+        wid = stable_id("wh", org, etype, url)
+        out[wid] = Webhook(
+            id=wid, org=org, url=url, event_types=(etype,), description="imported from wh_filters"
+        )
+    return list(out.values())
 
 
 if __name__ == "__main__":

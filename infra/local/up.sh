@@ -150,6 +150,9 @@ start_prometheus() {
   # Already up: reload, so a changed prometheus.yml applies without a restart.
   pid_of prometheus >/dev/null && { curl -fsS -X POST "http://$HOST:$PROM_PORT/-/reload" >/dev/null || true; return 0; }
   check_free prometheus "$PROM_PORT" || return 1
+  # The ray job's file discovery watches this folder (tests/e2e/test_dashboard.py writes there);
+  # Prometheus lists the job only once the folder exists.
+  mkdir -p /tmp/edp-prometheus-sd
   command -v prometheus >/dev/null || {
     fail prometheus "prometheus is not installed (apt-get install prometheus failed?)"
     return 1

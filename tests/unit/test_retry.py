@@ -12,10 +12,10 @@ from core.retry import (
     DEFAULT_SCHEDULE,
     WAIT_LADDER_S,
     Outcome,
-    classify,
     next_delay,
     parse_retry_after,
     pick_wait_queue,
+    verdict_for,
     wait_queue_name,
 )
 
@@ -103,8 +103,8 @@ def test_wait_queue_names() -> None:
         (None, None, Outcome.RETRY, False),
     ],
 )
-def test_classify(status: int | None, error: str | None, outcome: Outcome, slow: bool) -> None:
-    verdict = classify(status, error)
+def test_verdict_for(status: int | None, error: str | None, outcome: Outcome, slow: bool) -> None:
+    verdict = verdict_for(status, error)
     assert verdict.outcome is outcome and verdict.slow_down is slow
     got_outcome, got_slow = verdict  # unpacks
     assert (got_outcome, got_slow) == (outcome, slow)

@@ -3,10 +3,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import orjson
+import pytest
 
+from core.errors import InvalidInput
 from core.ids import delivery_id
 from core.models import Webhook
-from core.routing import parse_event, plan_batch
+from core.routing import derived_topic, parse_event, plan_batch
 from core.rules import RuleSnapshot
 
 
@@ -86,3 +88,16 @@ def test_parse_event_requires_every_field() -> None:
     assert parse_event(ev(1)) is not None
     assert parse_event(b"[1,2]") is None
     assert parse_event(orjson.dumps({"id": "a", "org": 1, "type": "T", "timestamp": "t", "data": {}})) is None
+
+
+def test_derived_topic() -> None:
+    assert derived_topic("events.", "EVENT_A") == "events.EVENT_A"
+    assert derived_topic("events.", "billing:invoice.paid") == "events.billing_invoice.paid"
+    # Documented collision: ':' and '_' map to the same topic.
+    assert derived_topic("events.", "a:b") == derived_topic("events.", "a_b")
+    with pytest.raises(InvalidInput):
+        derived_topic("events.", "bad type")
+    with pytest.raises(InvalidInput):
+        derived_topic("x" * 200, "y" * 60)
+    with pytest.raises(InvalidInput):
+        derived_topic("bad/prefix.", "A")

@@ -9,10 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.errors import InvalidInput
-from core.ids import stable_id
 from core.models import Webhook
-from core.rules import RuleSnapshot, derived_topic, import_legacy_wh_filters
+from core.rules import RuleSnapshot
 
 
 def wh(wid: str, org: str = "o", types: tuple[str, ...] = ("A",), **kw: Any) -> Webhook:
@@ -258,46 +256,6 @@ def test_equality_filters_are_indexed() -> None:
     assert len(bucket.indexed) == 1 and not bucket.filtered and len(bucket.indexed[0][1]) == 100
     assert ids(s, ev(customer="cus_7")) == ["any", "c7"]
     assert ids(s, ev(customer="nobody")) == ids(s, ev()) == ["any"]
-
-
-def test_derived_topic() -> None:
-    assert derived_topic("events.", "EVENT_A") == "events.EVENT_A"
-    assert derived_topic("events.", "billing:invoice.paid") == "events.billing_invoice.paid"
-    # Documented collision: ':' and '_' map to the same topic.
-    assert derived_topic("events.", "a:b") == derived_topic("events.", "a_b")
-    with pytest.raises(InvalidInput):
-        derived_topic("events.", "bad type")
-    with pytest.raises(InvalidInput):
-        derived_topic("x" * 200, "y" * 60)
-    with pytest.raises(InvalidInput):
-        derived_topic("bad/prefix.", "A")
-
-
-def test_import_legacy_wh_filters() -> None:
-    doc = {
-        "_id": "abc",
-        "org": "helpdev",
-        "filters": [
-            {"filter": "EVENT_A", "whCallback": "http://127.0.0.1:8080/wh"},
-            {"filter": "EVENT_B", "whCallback": "http://127.0.0.1:8081/wh"},
-            {"filter": "EVENT_A", "whCallback": "http://127.0.0.1:8080/wh"},  # duplicate: one webhook
-        ],
-    }
-    hooks = import_legacy_wh_filters(doc)
-    assert [h.id for h in hooks] == [
-        stable_id("wh", "helpdev", "EVENT_A", "http://127.0.0.1:8080/wh"),
-        stable_id("wh", "helpdev", "EVENT_B", "http://127.0.0.1:8081/wh"),
-    ]
-    assert [h.id for h in import_legacy_wh_filters(doc)] == [h.id for h in hooks]  # stable
-    assert hooks[0].event_types == ("EVENT_A",) and hooks[0].org == "helpdev"
-    assert [w.url for w in snap(*hooks).match(ev("helpdev", "EVENT_B"))] == ["http://127.0.0.1:8081/wh"]
-    with pytest.raises(InvalidInput) as info:
-        import_legacy_wh_filters({"org": "o", "filters": [{"filter": "A", "whCallback": ""}]})
-    assert info.value.field == "filters.0.whCallback"
-    with pytest.raises(InvalidInput):
-        import_legacy_wh_filters({"org": "o", "filters": [{"filter": "A B", "whCallback": "http://x"}]})
-    with pytest.raises(InvalidInput):
-        import_legacy_wh_filters({"filters": []})
 
 
 def test_many_webhooks_match_like_a_scan() -> None:

@@ -1,40 +1,13 @@
-from __future__ import annotations
+"""The endpoint gate and the worker's book of gates (core/gates.py)."""
 
-import random
+from __future__ import annotations
 
 import pytest
 
 from core.breaker import CircuitBreaker
-from core.delivery import MAX_PARK_S, Action, EndpointGate, HttpResult, decide, pool_share, prune_signals
-from core.retry import nearest_wait_step
-
-SCHEDULE = (5.0, 300.0)
-
-
-def d(
-    status: int | None, attempt: int = 1, error: str | None = None, retry_after: float | None = None
-) -> Action:
-    res = HttpResult(status, error, 1.0, retry_after=retry_after)
-    return decide(attempt, res, SCHEDULE, random.Random(1), 0.2, 3600).action
-
-
-def test_status_mapping() -> None:
-    assert d(200) is Action.ACK and d(204) is Action.ACK
-    assert d(500) is Action.RETRY and d(302) is Action.RETRY and d(None, error="timeout") is Action.RETRY
-    assert d(410) is Action.DEAD
-    assert d(None, error="refused_destination") is Action.DEAD
-
-
-def test_last_attempt_goes_to_the_dead_letter_queue() -> None:
-    assert d(500, attempt=2) is Action.RETRY
-    assert d(500, attempt=3) is Action.DEAD
-
-
-def test_410_disables_and_429_slows_down_with_retry_after() -> None:
-    gone = decide(1, HttpResult(410, None, 1.0), SCHEDULE, random.Random(1), 0.2, 3600)
-    assert gone.disable_reason
-    slow = decide(1, HttpResult(429, None, 1.0, retry_after=60), SCHEDULE, random.Random(1), 0.2, 3600)
-    assert slow.slow_down and slow.delay is not None and slow.delay >= 60
+from core.gates import MAX_PARK_S, EndpointGate, GateBook, pool_share, prune_signals
+from core.models import Webhook
+from core.settings import DeliverySettings
 
 
 def test_gate_honours_pauses_and_says_when_it_is_crowded() -> None:
@@ -111,14 +84,6 @@ def test_a_worker_without_a_share_always_finds_the_endpoint_crowded() -> None:
     assert EndpointGate(0, None, CircuitBreaker()).crowded()
 
 
-@pytest.mark.parametrize(
-    ("delay", "step"),
-    [(0.2, 1), (1, 1), (3.9, 1), (4, 5), (29.5, 30), (45, 30), (120, 30), (250, 300), (1e6, 36000)],
-)
-def test_a_congestion_park_takes_one_wait_step(delay: float, step: float) -> None:
-    assert nearest_wait_step(delay) == step
-
-
 def test_signals_are_forgotten_once_they_no_longer_matter() -> None:
     paused = {"wh_ended": 99.0, "wh_pausing": 101.0}
     disabled = {"wh_caught_up": 3, "wh_behind": 5, "wh_gone": 2}
@@ -126,3 +91,51 @@ def test_signals_are_forgotten_once_they_no_longer_matter() -> None:
     prune_signals(paused, disabled, 100.0, versions.get)
     assert paused == {"wh_pausing": 101.0}
     assert disabled == {"wh_behind": 5}  # our snapshot still has it enabled at version 4
+
+
+def _webhook(**kw: object) -> Webhook:
+    return Webhook(id="wh_1", org="o", url="http://example.com/h", event_types=("A",), **kw)  # type: ignore[arg-type]
+
+
+def _book(pool: int = 2, index: int = 0) -> GateBook:
+    return GateBook(pool, index, 32, breaker_failures=2, breaker_cooldown_s=10, stall_timeout_s=15)
+
+
+def test_a_gate_is_rebuilt_when_the_limits_change_and_keeps_what_the_endpoint_taught() -> None:
+    book = _book()
+    gate = book.gate(_webhook())
+    assert gate.concurrency == 16 and gate.bucket is None  # half of the default cap of 32
+    assert book.gate(_webhook()) is gate  # same limits: the same gate
+    for _ in range(2):
+        assert gate.admit(0) == 0
+        gate.release(False, 0)
+    gate.paused_until = 30.0  # a 429 with Retry-After: 30
+    rebuilt = book.gate(_webhook(max_concurrency=3, rate_limit=10))
+    assert rebuilt is not gate
+    assert (rebuilt.concurrency, rebuilt.bucket and rebuilt.bucket.rate) == (2, 5.0)  # index 0 of 2
+    assert rebuilt.breaker is gate.breaker  # still open after two failures
+    assert rebuilt.paused_until == gate.paused_until == 30
+    assert rebuilt.slots is not gate.slots  # calls holding the old slots finish on them
+    assert book.circuits_open() == 1
+
+
+def test_what_other_workers_said_applies_at_once_and_across_a_rebuild() -> None:
+    book = _book()
+    gate = book.gate(_webhook())
+    book.heard_pause("wh_1", 50.0)
+    book.heard_pause("wh_1", 40.0)  # an older pause never shortens a newer one
+    assert gate.paused_until == 50.0
+    assert book.gate(_webhook(max_concurrency=4)).paused_until == 50.0
+    assert not book.is_disabled(_webhook(version=3))
+    book.heard_disable("wh_1", 4)
+    assert book.is_disabled(_webhook(version=3))  # our snapshot has not seen the disable yet
+    assert not book.is_disabled(_webhook(version=4))  # it has, and the webhook is enabled again
+    assert book.is_disabled(_webhook(enabled=False))
+    book.prune(60.0, {"wh_1": 4}.get)
+    assert book.paused == {} and book.disabled == {}
+
+
+def test_a_worker_gets_its_exact_share_of_the_pool() -> None:
+    book = GateBook.for_worker(DeliverySettings(per_endpoint_concurrency=3), pool=2, index=1)
+    assert book.gate(_webhook()).concurrency == 1
+    assert book.gate(_webhook(max_concurrency=1)).crowded()  # worker 1 of 2 gets none of a cap of 1
