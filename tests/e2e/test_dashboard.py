@@ -26,11 +26,11 @@ import ray
 from pydantic import SecretStr
 
 from adapters import kafka_io
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
 from core.settings import AdminSettings, ApiSettings
-from tests.support.pipeline import PipelineWorld, namespaced_config, wait_until
+from testkit.pipeline import PipelineWorld, namespaced_config, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 

@@ -14,13 +14,13 @@ from pymongo import AsyncMongoClient
 from standardwebhooks.webhooks import Webhook as SWVerifier
 
 from adapters import dead_letters, rabbit
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
 from core.ids import delivery_id
 from core.models import Secret, utcnow
 from core.signing import new_secret
-from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 

@@ -12,10 +12,10 @@ import ray
 from confluent_kafka import Consumer, TopicPartition
 
 from actors.partition_filter import PartitionFilter
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
-from tests.support.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
+from testkit.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 

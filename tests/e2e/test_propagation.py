@@ -24,11 +24,11 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.api.app import create_app
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import PortState
 from cluster.supervisor import Supervisor
 from core.settings import AdminSettings, ApiSettings
-from tests.support.pipeline import PipelineWorld, namespaced_config
+from testkit.pipeline import PipelineWorld, namespaced_config
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import PortState
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 
