@@ -18,24 +18,15 @@ from cluster.supervisor import Supervisor
 from core.ids import delivery_id
 from core.models import Secret, utcnow
 from core.signing import new_secret
-from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.pipeline import PipelineWorld, rules_synced, wait_until
 from testkit.receiver.runner import ReceiversThread
 from testkit.receiver.state import Mode
 
-pytestmark = [pytest.mark.services, pytest.mark.ray]
-
-
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0, 0]) as r:
-        yield r
-
-
-@pytest.fixture
-def world(ray_local: None) -> Iterator[PipelineWorld]:
-    w = PipelineWorld(namespaced_config(filters=1, deliveries=1, schedule=(0.2, 0.2)))
-    yield w
-    w.cleanup()
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.ray,
+    pytest.mark.world(filters=1, deliveries=1, schedule=(0.2, 0.2)),
+]
 
 
 @pytest.fixture

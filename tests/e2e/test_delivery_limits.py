@@ -76,12 +76,6 @@ def pipeline(**delivery: Any) -> Iterator[Pool]:
         world.cleanup()
 
 
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0, 0]) as r:
-        yield r
-
-
 def client(receivers: ReceiversThread, port: int) -> ReceiverClient:
     return ReceiverClient(receivers.receivers.url(port))
 
