@@ -55,7 +55,7 @@ test-unit: install ## unit tests only: no services, no Ray
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core adapters actors cluster jobs bench tests
+	$(VENV)/bin/mypy core adapters actors cluster jobs bench testkit tests
 
 logs: ## follow the services' logs (.local/logs) and the actors' logs (Ray's session logs)
 	@mkdir -p $(STATE)/logs && tail -F $(STATE)/logs/*.log $$(ls $(STATE)/logs/ray-session/worker-*.err 2>/dev/null)
@@ -67,7 +67,7 @@ bench: install ## end-to-end benchmark against `make run`: JSON + PNG in bench/r
 	$(PY) -m bench.e2e $(ARGS)
 
 chaos: services ## chaos suite: failures under constant load, nothing may be lost; JSON + table in bench/results/; ARGS="--only kafka"
-	$(PY) -m bench.chaos $(ARGS)
+	$(PY) -m testkit.chaos $(ARGS)
 
 bench-isolation: services ## healthy-endpoint throughput with and without a hanging endpoint (own Ray), JSON in bench/results/
 	$(PY) -m bench.isolation $(ARGS)

@@ -1,10 +1,10 @@
 """One backlog drain on a private pipeline: the building block of the isolation and sweep benchmarks.
 
-A fresh pipeline (its own topic, queues, database; tests/support/pipeline.py) on the local Ray
+A fresh pipeline (its own topic, queues, database; testkit/pipeline.py) on the local Ray
 that `ray_init` starts, `fanout` webhooks on one healthy receiver per event (plus, optionally, one
 on a second receiver that can be told to hang), `events` events produced into Kafka at once, and
 the time from the first to the last arrival at the healthy receiver. Meanwhile the CPU seconds of
-every component are sampled (bench/e2e_procs), and the delivery actors can be profiled with
+every component are sampled (bench/e2e/procs), and the delivery actors can be profiled with
 py-spy. Traffic stays on 127.0.0.1.
 """
 
@@ -24,12 +24,12 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 import psutil
 import ray
 
-from bench.e2e_procs import ResourceSampler, self_usage
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
+from bench.e2e.procs import ResourceSampler, self_usage
 from cluster.supervisor import Supervisor
-from tests.support.local_ray import init_local_ray
-from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.local_ray import init_local_ray
+from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench/results"

@@ -24,7 +24,7 @@ def _column(rows: Sequence[dict[str, Any]], key: str) -> list[float]:
 
 
 def plot_result(doc: dict[str, Any], out: Path) -> Path:
-    """Draw `doc["series"]` (rows of bench.e2e_measure.series) to `out`; returns `out`."""
+    """Draw `doc["series"]` (rows of bench.e2e.measure.series) to `out`; returns `out`."""
     rows: list[dict[str, Any]] = doc.get("series") or []
     t = [float(r["t"]) for r in rows]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(10, 7), sharex=True)

@@ -22,7 +22,7 @@ def ray_local() -> Iterator[None]:
     import ray
 
     if not ray.is_initialized():
-        from tests.support.local_ray import init_local_ray
+        from testkit.local_ray import init_local_ray
 
         init_local_ray("edp-test", object_store_mb=300)
     yield

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# receivers.sh start|stop: the three sample webhook receivers (bench.receiver) on
+# receivers.sh start|stop: the three sample webhook receivers (testkit.receiver) on
 # 127.0.0.1:8080-8082, in the background, log .local/logs/receivers.log, pid .local/run/receivers.pid.
 set -euo pipefail
 # shellcheck source=infra/local/lib.sh
@@ -20,7 +20,7 @@ start() {
     fi
   done
   PYTHONPATH="$EDP_ROOT${PYTHONPATH:+:$PYTHONPATH}" start_bg receivers "$LOGS/receivers.log" \
-    "$PY" -m bench.receiver --ports "$PORTS"
+    "$PY" -m testkit.receiver --ports "$PORTS"
   for _ in $(seq 1 100); do
     http_ok "$STATS" && break
     pid_of receivers >/dev/null || break

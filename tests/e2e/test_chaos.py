@@ -1,4 +1,4 @@
-"""The chaos suite, short: every scenario of `make chaos` (bench/chaos) with a few seconds of
+"""The chaos suite, short: every scenario of `make chaos` (testkit/chaos) with a few seconds of
 load each, on one pipeline, against the real services. Zero lost deliveries, each scenario.
 
 Kafka, RabbitMQ and FerretDB are restarted here (CI runs the tiers one after the other); each
@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.chaos import report, scenarios
-from bench.chaos.harness import Pipeline, Result, Scenario, Timing, run_scenario
+from testkit.chaos import report, scenarios
+from testkit.chaos.harness import Pipeline, Result, Scenario, Timing, run_scenario
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 

@@ -26,13 +26,18 @@ import ray
 from pydantic import SecretStr
 
 from adapters import kafka_io
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
 from core.settings import AdminSettings, ApiSettings
-from tests.support.pipeline import PipelineWorld, namespaced_config, wait_until
+from testkit.pipeline import PipelineWorld, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
-pytestmark = [pytest.mark.services, pytest.mark.ray]
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.ray,
+    # The breaker would throttle the failing endpoint to a probe a second: dead letters must come now.
+    pytest.mark.world(breaker_failures=1_000_000),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "infra" / "grafana" / "dashboards" / "edp.json"
@@ -110,21 +115,6 @@ def session(ray_local: None) -> Iterator[str]:
 
 
 @pytest.fixture
-def world(ray_local: None) -> Iterator[PipelineWorld]:
-    # The breaker would throttle the failing endpoint to a probe a second: dead letters must come now.
-    w = PipelineWorld(namespaced_config(breaker_failures=1_000_000))
-    yield w
-    w.cleanup()
-
-
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0, 0]) as r:
-        r.receivers.states[r.ports[1]].mode = Mode(status=503)  # every attempt fails: retries, DLQ
-        yield r
-
-
-@pytest.fixture
 def api(world: PipelineWorld) -> Iterator[httpx.Client]:
     from actors.api_server import ApiServerActor
 
@@ -162,6 +152,8 @@ def test_every_dashboard_query_returns_data(
     created = api.post("/v1/orgs", json={"name": "obs"}, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert created.status_code == 201, created.text
     org, key = created.json()["id"], created.json()["api_key"]
+    # The second receiver fails every attempt: retries, DLQ.
+    receivers.receivers.states[receivers.ports[1]].mode = Mode(status=503)
     ok, failing = (receivers.receivers.url(p, "/hook") for p in receivers.ports)
     world.add_webhook(org, ok, ["*"])
     world.add_webhook(org, failing, ["EVENT_B"], retry_schedule=(0.2,))

@@ -14,28 +14,19 @@ from pymongo import AsyncMongoClient
 from standardwebhooks.webhooks import Webhook as SWVerifier
 
 from adapters import dead_letters, rabbit
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
 from core.ids import delivery_id
 from core.models import Secret, utcnow
 from core.signing import new_secret
-from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.pipeline import PipelineWorld, rules_synced, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
-pytestmark = [pytest.mark.services, pytest.mark.ray]
-
-
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0, 0]) as r:
-        yield r
-
-
-@pytest.fixture
-def world(ray_local: None) -> Iterator[PipelineWorld]:
-    w = PipelineWorld(namespaced_config(filters=1, deliveries=1, schedule=(0.2, 0.2)))
-    yield w
-    w.cleanup()
+pytestmark = [
+    pytest.mark.services,
+    pytest.mark.ray,
+    pytest.mark.world(filters=1, deliveries=1, schedule=(0.2, 0.2)),
+]
 
 
 @pytest.fixture

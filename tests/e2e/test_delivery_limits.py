@@ -17,13 +17,13 @@ from typing import Any
 
 import pytest
 
-from bench.receiver.client import ReceiverClient
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import CallRecord, Mode, PortState
 from cluster.supervisor import Supervisor
 from core.ids import delivery_id
 from core.models import Event, Webhook
-from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.receiver.client import ReceiverClient
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import CallRecord, Mode, PortState
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
 
@@ -74,12 +74,6 @@ def pipeline(**delivery: Any) -> Iterator[Pool]:
     finally:
         sup.stop()
         world.cleanup()
-
-
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0, 0]) as r:
-        yield r
 
 
 def client(receivers: ReceiversThread, port: int) -> ReceiverClient:

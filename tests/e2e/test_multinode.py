@@ -1,6 +1,6 @@
 """Three Ray nodes, one lost under load: nothing lost, its partitions covered again.
 
-The scenario (tests/support/multinode.py) runs in a process of its own: a driver of a
+The scenario (testkit/multinode.py) runs in a process of its own: a driver of a
 `ray.cluster_utils.Cluster` cannot share a process with the `ray_local` Ray of this pytest run.
 """
 
@@ -25,7 +25,7 @@ def test_a_worker_node_lost_under_load_loses_nothing(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     argv = ["--gone-for-good", "filters", "--json", str(result)]
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.support.multinode", *argv],
+        [sys.executable, "-m", "testkit.multinode", *argv],
         check=False,
         cwd=ROOT,
         env=env,

@@ -4,7 +4,6 @@ N events across orgs and types give exactly the expected (event, webhook) delive
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,25 +11,12 @@ import ray
 from confluent_kafka import Consumer, TopicPartition
 
 from actors.partition_filter import PartitionFilter
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
-from tests.support.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
+from testkit.pipeline import PipelineWorld, received_ids, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
-pytestmark = [pytest.mark.services, pytest.mark.ray]
-
-
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0, 0, 0]) as r:
-        yield r
-
-
-@pytest.fixture
-def world(ray_local: None) -> Iterator[PipelineWorld]:
-    w = PipelineWorld(namespaced_config())
-    yield w
-    w.cleanup()
+pytestmark = [pytest.mark.services, pytest.mark.ray, pytest.mark.receivers(3)]
 
 
 def start(world: PipelineWorld) -> Supervisor:

@@ -15,7 +15,7 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -24,13 +24,13 @@ import pytest
 from pydantic import SecretStr
 
 from adapters.api.app import create_app
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import PortState
 from cluster.supervisor import Supervisor
 from core.settings import AdminSettings, ApiSettings
-from tests.support.pipeline import PipelineWorld, namespaced_config
+from testkit.pipeline import PipelineWorld
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import PortState
 
-pytestmark = [pytest.mark.services, pytest.mark.ray]
+pytestmark = [pytest.mark.services, pytest.mark.ray, pytest.mark.receivers(1)]
 
 LANES = 4
 CYCLES_PER_LANE = 9  # 3 changes each: 4 * 9 * 3 = 108 changes
@@ -47,19 +47,6 @@ class Change:
     kind: str  # create | patch | delete
     t0: float  # just before the API call
     sent: list[tuple[float, str]] = field(default_factory=list)  # (send time, event id)
-
-
-@pytest.fixture
-def receivers() -> Iterator[ReceiversThread]:
-    with ReceiversThread([0]) as r:
-        yield r
-
-
-@pytest.fixture
-def world(ray_local: None) -> Iterator[PipelineWorld]:
-    w = PipelineWorld(namespaced_config())
-    yield w
-    w.cleanup()
 
 
 @asynccontextmanager

@@ -9,8 +9,8 @@ from collections.abc import Callable
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 
-from bench.chaos.load import SteadyLoad
 from core.settings import KafkaSettings
+from testkit.chaos.load import SteadyLoad
 
 pytestmark = pytest.mark.services
 

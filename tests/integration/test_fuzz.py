@@ -1,4 +1,4 @@
-"""Bad input at volume: a short bench/fuzz run against the app behind a real uvicorn (real Kafka,
+"""Bad input at volume: a short testkit/fuzz run against the app behind a real uvicorn (real Kafka,
 FerretDB, RabbitMQ), and regression tests for what fuzzing found."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bench.fuzz.requests import Ctx, build
-from bench.fuzz.run import Result, run
+from testkit.fuzz.requests import Ctx, build
+from testkit.fuzz.run import Result, run
 from tests.integration.test_control_support import LOOPBACK_URL, ControlEnv, control_env, served
 
 pytestmark = pytest.mark.services
 
 SEED = 20261128
-REQUESTS = 3000  # about 15 s here; `python -m bench.fuzz` sends 20,000 to `make run`
+REQUESTS = 3000  # about 15 s here; `python -m testkit.fuzz` sends 20,000 to `make run`
 
 
 def test_thousands_of_hostile_requests_get_only_2xx_4xx_and_the_api_stays_up() -> None:

@@ -11,13 +11,13 @@ from aiohttp import web
 from standardwebhooks.webhooks import Webhook as SWVerifier
 
 from adapters import http_delivery
-from bench.receiver.runner import Receivers, start_receivers
-from bench.receiver.state import Mode
 from core.delivery import HttpResult
 from core.settings import DeliverySettings
 from core.signing import headers as sign_headers
 from core.signing import new_secret
 from core.ssrf import Guard
+from testkit.receiver.runner import Receivers, start_receivers
+from testkit.receiver.state import Mode
 
 SETTINGS = DeliverySettings(connect_timeout_s=0.5, total_timeout_s=0.8)
 LOOPBACK = Guard(("127.0.0.1/32",))

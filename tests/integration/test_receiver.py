@@ -22,8 +22,15 @@ import orjson
 import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from bench.receiver import ReceiverClient, ReceiverError, Receivers, ReceiversThread, start_receivers, verify
-from bench.receiver.signature import Verdict, decode_secret
+from testkit.receiver import (
+    ReceiverClient,
+    ReceiverError,
+    Receivers,
+    ReceiversThread,
+    start_receivers,
+    verify,
+)
+from testkit.receiver.signature import Verdict, decode_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_A = "whsec_" + base64.b64encode(b"a" * 24).decode()
@@ -325,7 +332,7 @@ def test_client_against_thread(threaded: ReceiversThread) -> None:
 @pytest.fixture
 def receiver_process() -> Iterator[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.receiver", "--ports", "0", "--secret", SECRET_A],
+        [sys.executable, "-m", "testkit.receiver", "--ports", "0", "--secret", SECRET_A],
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,

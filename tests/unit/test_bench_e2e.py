@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from bench import e2e_measure as m
-from bench.e2e_procs import classify, pid_files
-from bench.e2e_report import format_report, result_doc
-from bench.e2e_setup import MARK, plan_webhooks, secrets_by_port, subscriptions, tombstone_update
+from bench.e2e import measure as m
+from bench.e2e.procs import classify, pid_files
+from bench.e2e.report import format_report, result_doc
+from bench.e2e.setup import MARK, plan_webhooks, secrets_by_port, subscriptions, tombstone_update
 from bench.load.open_loop import OpenLoopConfig, RunResult, Sample
 from bench.plot import plot_result
 from core.ids import delivery_id
@@ -156,7 +156,7 @@ def test_tombstone_is_the_repos_delete() -> None:
         ("java -Xmx1G -cp .local/kafka/libs/* kafka.Kafka .local/kafka/server.properties", "java", "kafka"),
         ("/usr/lib/erlang/erts-13.1.5/bin/beam.smp -W w -- -root /usr/lib/erlang", "beam.smp", "rabbitmq"),
         (".local/bin/ferretdb-edp --listen-addr=127.0.0.1:27017", "ferretdb-edp", "ferretdb"),
-        (".venv/bin/python -m bench.receiver --ports 8080-8082", "python", "receivers"),
+        (".venv/bin/python -m testkit.receiver --ports 8080-8082", "python", "receivers"),
         ("python -m jobs.pipeline", "python", "job:pipeline"),
         ("prometheus --config.file=x", "prometheus", "prometheus"),
         ("bash /dev/fd/3", "bash", None),

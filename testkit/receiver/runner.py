@@ -16,8 +16,8 @@ from types import TracebackType
 
 from aiohttp import web
 
-from bench.receiver.app import build_app
-from bench.receiver.state import PortState
+from testkit.receiver.app import build_app
+from testkit.receiver.state import PortState
 
 # Hung handlers would otherwise hold a shutdown for aiohttp's default 60 s.
 SHUTDOWN_TIMEOUT_S = 0.5

@@ -1,7 +1,7 @@
 """A node lost under load: three Ray nodes on one machine, the pipeline spread over the two
 workers, events flowing, one worker killed; every expected delivery must still arrive.
 
-Runs as its own process (`python -m tests.support.multinode`), because a driver connected to a
+Runs as its own process (`python -m testkit.multinode`), because a driver connected to a
 `ray.cluster_utils.Cluster` cannot share a process with the plain local Ray of `ray_local`.
 Prints one JSON document (the figures) on stdout and exits 0 only if nothing was lost.
 
@@ -35,13 +35,13 @@ import ray
 import ray._private.state
 from ray.cluster_utils import Cluster
 
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
 from cluster.supervisor import Supervisor
 from core.models import Event
-from tests.support.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
+from testkit.pipeline import PipelineWorld, namespaced_config, received_ids, wait_until
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 MB = 1024 * 1024
 # A lost node is noticed after period x threshold instead of Ray's default 3 s x 5.
 HEALTH_CHECK = {"health_check_period_ms": 500, "health_check_failure_threshold": 4}

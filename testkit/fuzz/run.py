@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.fuzz.client import Answer, Connection
-from bench.fuzz.requests import MAX_BODY, Ctx, Request, build
+from testkit.fuzz.client import Answer, Connection
+from testkit.fuzz.requests import MAX_BODY, Ctx, Request, build
 
 MAX_FAILURES_KEPT = 50
 # Not 2xx/4xx, yet not a fault (see `verdict`).

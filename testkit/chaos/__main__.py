@@ -1,6 +1,6 @@
-"""`python -m bench.chaos [--only NAME ...] [--no-graceful]` (make chaos).
+"""`python -m testkit.chaos [--only NAME ...] [--no-graceful]` (make chaos).
 
-Every scenario of bench/chaos/scenarios.py on a local Ray against the local services (make
+Every scenario of testkit/chaos/scenarios.py on a local Ray against the local services (make
 services), then the graceful-shutdown scenario against the `make run` platform. Writes
 bench/results/<date>-chaos.json, prints the table, exits 1 if any delivery was lost.
 It holds /tmp/edp-services.lock shared while it runs and exclusive while a service is stopped
@@ -18,13 +18,13 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import ray
 
-from bench.chaos import graceful, report, scenarios
-from bench.chaos.faults import ServicesLock
-from bench.chaos.harness import Pipeline, Result, Scenario, Timing, run_scenario
 from core.logsetup import configure_logging
-from tests.support.local_ray import init_local_ray
+from testkit.chaos import graceful, report, scenarios
+from testkit.chaos.faults import ServicesLock
+from testkit.chaos.harness import Pipeline, Result, Scenario, Timing, run_scenario
+from testkit.local_ray import init_local_ray
 
-log = logging.getLogger("bench.chaos")
+log = logging.getLogger("testkit.chaos")
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = Path("/tmp/edp-services.lock")
 

@@ -45,7 +45,7 @@ def classify(cmdline: str, name: str) -> str | None:
         return "ferretdb"
     if m := _JOB.search(cmdline):
         return f"job:{m.group(1)}"  # `ray job submit` drivers (python -m jobs.<name>)
-    if "bench.receiver" in cmdline:
+    if "testkit.receiver" in cmdline:
         return "receivers"
     if name == "prometheus":
         return "prometheus"

@@ -6,8 +6,8 @@ receiver windows, the ones that exercise different recovery paths).
 
 from __future__ import annotations
 
-from bench.chaos.faults import kill_actor, receiver, restart_service, rule_cache_without_mongo
-from bench.chaos.harness import Scenario
+from testkit.chaos.faults import kill_actor, receiver, restart_service, rule_cache_without_mongo
+from testkit.chaos.harness import Scenario
 
 
 def full(receiver_window_s: float = 30.0, compound: bool = True) -> list[Scenario]:

@@ -1,4 +1,4 @@
-"""`python -m bench.fuzz`: fuzz a running API (default: `make run`'s on 127.0.0.1:8000), print the
+"""`python -m testkit.fuzz`: fuzz a running API (default: `make run`'s on 127.0.0.1:8000), print the
 counts by status and write `bench/results/<date>-fuzz.json`. Exit status 1 on any failure."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from bench.fuzz.run import run
+from testkit.fuzz.run import run
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import orjson
 
-from bench import e2e_measure as m
-from bench.e2e_procs import ResourceSampler, self_usage
-from bench.e2e_report import format_report, result_doc
-from bench.e2e_setup import BenchOrg, Platform, plan_webhooks, subscriptions
+from bench.e2e import measure as m
+from bench.e2e.procs import ResourceSampler, self_usage
+from bench.e2e.report import format_report, result_doc
+from bench.e2e.setup import BenchOrg, Platform, plan_webhooks, subscriptions
 from bench.load import open_loop
 from bench.load.payload import EVENT_TYPES
 from bench.load.stats import percentile
@@ -40,7 +40,7 @@ from bench.plot import plot_result
 
 log = logging.getLogger("bench.e2e")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench/results"
 MAX_RATE = 20_000.0
 MAX_DURATION_S = 600.0

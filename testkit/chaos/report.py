@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.chaos.harness import Result, Timing
+from testkit.chaos.harness import Result, Timing
 
 COLUMNS = ("scenario", "expected", "received", "lost", "duplicates", "recovery (s)", "stall (s)", "fault (s)")
 

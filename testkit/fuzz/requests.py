@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from bench.fuzz.values import Raw, deep, dumps, garbage, string, value
+from testkit.fuzz.values import Raw, deep, dumps, garbage, string, value
 
 Headers = list[tuple[bytes, bytes]]
 

@@ -20,14 +20,14 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from bench.chaos.faults import Fault, ServicesLock, Target, exclusive
-from bench.chaos.load import SteadyLoad
-from bench.receiver.runner import ReceiversThread
 from cluster.supervisor import Supervisor
 from core.ids import delivery_id
 from core.models import Webhook, utcnow
 from core.rules import RuleSnapshot
-from tests.support.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.chaos.faults import Fault, ServicesLock, Target, exclusive
+from testkit.chaos.load import SteadyLoad
+from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
+from testkit.receiver.runner import ReceiversThread
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ class Result:
     # Filter consumers rebuilt by the stall watch during the scenario (core.progress): a
     # partition left unread after a broker restart (librdkafka#5153) shows up here.
     consumer_rebuilds: int = 0
-    # Load producers replaced after a failed delivery (bench/chaos/load.py): the load's own
+    # Load producers replaced after a failed delivery (testkit/chaos/load.py): the load's own
     # Kafka client, not the pipeline; its events went again, so none is missing.
     load_producer_rebuilds: int = 0
 

@@ -17,8 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from bench.receiver.signature import verify
-from bench.receiver.state import Mode, PortState
+from testkit.receiver.signature import verify
+from testkit.receiver.state import Mode, PortState
 
 STATE_KEY = web.AppKey("state", PortState)
 REGISTRY_KEY = web.AppKey("registry", CollectorRegistry)

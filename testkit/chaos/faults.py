@@ -23,8 +23,8 @@ from typing import Any
 
 import ray
 
-from bench.receiver.runner import ReceiversThread
-from bench.receiver.state import Mode
+from testkit.receiver.runner import ReceiversThread
+from testkit.receiver.state import Mode
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_SH = ROOT / "infra" / "local" / "service.sh"

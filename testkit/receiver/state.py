@@ -17,7 +17,7 @@ from typing import Any, TypedDict
 
 import orjson
 
-from bench.receiver.signature import Verdict, decode_secret
+from testkit.receiver.signature import Verdict, decode_secret
 
 OUTCOMES = ("verified", "unverified", "invalid", "rejected", "failed")
 DEFAULT_FAIL_STATUS = 503

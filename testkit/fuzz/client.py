@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 from dataclasses import dataclass
 
-from bench.fuzz.requests import Request
+from testkit.fuzz.requests import Request
 
 MAX_HEAD = 256 * 1024
 

@@ -29,7 +29,7 @@ from core.settings import (
 from core.signing import new_secret
 
 if TYPE_CHECKING:
-    from bench.receiver.runner import ReceiversThread
+    from testkit.receiver.runner import ReceiversThread
 
 
 def namespaced_config(

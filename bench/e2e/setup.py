@@ -23,13 +23,13 @@ import orjson
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from bench.e2e_measure import Subscription
+from bench.e2e.measure import Subscription
 from bench.load.payload import EVENT_TYPES
-from bench.receiver import ReceiverClient
 from core.ids import new_id
 from core.models import Secret, Webhook, utcnow
 from core.settings import MongoSettings
 from core.signing import new_secret
+from testkit.receiver import ReceiverClient
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 import orjson
 
-from bench.receiver.state import CallRecord, DeliveryRecord, ModeDoc, PortConcurrencyDoc, StatsDoc
+from testkit.receiver.state import CallRecord, DeliveryRecord, ModeDoc, PortConcurrencyDoc, StatsDoc
 
 
 class ReceiverError(RuntimeError):

@@ -19,11 +19,11 @@ from typing import Any
 
 import requests
 
-from bench.chaos.faults import ROOT, ServicesLock, exclusive
-from bench.chaos.harness import Result, Timing, longest_pause, seen
-from bench.receiver.runner import ReceiversThread
 from core.ids import delivery_id
-from tests.support.pipeline import wait_until
+from testkit.chaos.faults import ROOT, ServicesLock, exclusive
+from testkit.chaos.harness import Result, Timing, longest_pause, seen
+from testkit.pipeline import wait_until
+from testkit.receiver.runner import ReceiversThread
 
 log = logging.getLogger(__name__)
 

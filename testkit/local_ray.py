@@ -11,7 +11,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import ray
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def init_local_ray(namespace: str, num_cpus: int = 8, object_store_mb: int | None = None) -> None:

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench import e2e_measure as m
+from bench.e2e import measure as m
 from bench.load.open_loop import RunResult
 from bench.load.stats import summarize
 

@@ -1,4 +1,4 @@
-"""`python -m bench.receiver --ports 8080,8081,8082 [--host 127.0.0.1] [--secret whsec_...]...`
+"""`python -m testkit.receiver --ports 8080,8081,8082 [--host 127.0.0.1] [--secret whsec_...]...`
 
 Every port is served by this one process and one event loop: the receivers must not take
 CPU from the platform they measure.
@@ -11,13 +11,13 @@ import asyncio
 import logging
 import signal
 
-from bench.receiver.runner import new_event_loop, start_receivers
+from testkit.receiver.runner import new_event_loop, start_receivers
 
 log = logging.getLogger(__name__)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.receiver", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m testkit.receiver", description=__doc__)
     p.add_argument("--ports", default="8080,8081,8082", help="comma-separated; 0 picks a free port")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--secret", action="append", default=[], help="known secret for every port; repeatable")
