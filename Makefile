@@ -4,7 +4,6 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STATE := .local
-export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help install services run down status test test-unit lint logs send_events bench bench-isolation chaos ray-up ray-down receivers
@@ -18,7 +17,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv and install the pinned Python packages
+# Ray on loopback for every process of this venv (infra/local/loopback_pth.py says why).
+$(VENV)/.loopback: $(VENV)/.installed infra/local/loopback_pth.py
+	@$(PY) infra/local/loopback_pth.py >/dev/null
+	@touch $@
+
+install: $(VENV)/.installed $(VENV)/.loopback ## create .venv and install the pinned Python packages
 
 services: install ## install (if missing) and start Kafka, FerretDB, RabbitMQ, Prometheus; idempotent
 	@bash infra/local/up.sh

@@ -23,7 +23,6 @@ def connect_ray(address: str | None = None) -> None:
     Settings reach actors as constructor arguments (pickled settings objects), not through
     the actors' environment, so a job's EDP_* variables apply to the actors it creates.
     """
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     ray.init(
         address=address or os.environ.get("RAY_ADDRESS", "auto"),
         namespace=NAMESPACE,

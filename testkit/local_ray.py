@@ -1,13 +1,10 @@
-"""A private local Ray for tests and benchmarks: bound to 127.0.0.1 (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER
-is set before Ray is imported, or Ray binds the external interface), random ports, isolated from
-any `make run` cluster, with the repository on the workers' PYTHONPATH."""
+"""A private local Ray for tests and benchmarks: bound to 127.0.0.1 (the venv keeps Ray on
+loopback: infra/local/loopback_pth.py), random ports, isolated from any `make run` cluster, with
+the repository on the workers' PYTHONPATH."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import ray
 

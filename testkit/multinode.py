@@ -16,12 +16,9 @@ them with the same partitions.
 
 from __future__ import annotations
 
-import os
-
-os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile

@@ -1,16 +1,12 @@
 """Shared by every tier.
 
-RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER is set before anything imports Ray: without it Ray replaces
-127.0.0.1 with the machine's external address, and every server of ours listens on loopback only.
+Ray stays on 127.0.0.1 because the venv sets RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER at every
+interpreter start (infra/local/loopback_pth.py; tests/unit/test_local_setup.py checks it).
 `ray_local` is one local Ray cluster per pytest run (random ports, bound to 127.0.0.1, isolated
 from any `make run` cluster); unit tests refuse ray.init, so `make test` runs each tier apart.
 """
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 from collections.abc import Iterator
 

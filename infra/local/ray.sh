@@ -11,7 +11,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$EDP_ROOT"
 MARKER="$RUN/ray.started"
 RAY="$VENV/bin/ray"
-export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 
 head_answers() { timeout 30 "$RAY" status --address "$HOST:$RAY_GCS_PORT" >/dev/null 2>&1; }
 

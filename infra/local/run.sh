@@ -8,7 +8,6 @@ ROOT=$PWD
 VENV=${VENV:-.venv}
 STATE=$ROOT/.local
 mkdir -p "$STATE/logs"
-export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0
 export RAY_ADDRESS=${RAY_ADDRESS:-http://127.0.0.1:8265}
 
 # The control-plane admin key: the caller's, or one generated once and kept under .local/.

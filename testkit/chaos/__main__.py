@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
-
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 import ray
 

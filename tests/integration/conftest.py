@@ -6,7 +6,6 @@ that does not answer is a failure to report, not a test to skip.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -16,10 +15,6 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from core.settings import KafkaSettings
-
-# Without this, Ray on Linux swaps 127.0.0.1 for the machine's first non-loopback address when it
-# connects; every server here listens on loopback only. Set before anything imports ray.
-os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
 
 @pytest.fixture
