@@ -14,6 +14,7 @@ import pymongo
 from confluent_kafka.admin import AdminClient
 
 from adapters import kafka_io
+from adapters.mongo import WEBHOOKS
 from cluster.config import PipelineConfig
 from core.ids import delivery_id, new_id
 from core.models import Event, Secret, Webhook, encode_event, rfc3339, utcnow
@@ -87,7 +88,7 @@ class PipelineWorld:
         wh = Webhook(
             id=new_id("wh"), org=org, url=url, event_types=tuple(event_types), updated_at=utcnow(), **kw
         )
-        self.db.webhooks.insert_one(wh.to_doc())
+        self.db[WEBHOOKS].insert_one(wh.to_doc())
         self.webhooks.append(wh)
         return wh
 

@@ -23,6 +23,7 @@ import orjson
 from pymongo import MongoClient
 from pymongo.database import Database
 
+from adapters.mongo import WEBHOOKS
 from bench.e2e.measure import Subscription
 from bench.load.payload import EVENT_TYPES
 from core.ids import new_id
@@ -166,11 +167,11 @@ class Platform:
 
     def insert_webhooks(self, hooks: Sequence[Webhook]) -> None:
         if hooks:
-            self.db.webhooks.insert_many([h.to_doc() for h in hooks])
+            self.db[WEBHOOKS].insert_many([h.to_doc() for h in hooks])
 
     def tombstone(self, query: Doc) -> int:
         live = {**query, "deleted": {"$ne": True}}
-        return self.db.webhooks.update_many(live, tombstone_update(utcnow())).modified_count
+        return self.db[WEBHOOKS].update_many(live, tombstone_update(utcnow())).modified_count
 
     def tombstone_run(self, run_id: str) -> int:
         return self.tombstone({"description": f"{MARK}{run_id}"})
@@ -180,7 +181,7 @@ class Platform:
         return self.tombstone({"description": {"$regex": f"^{MARK}"}})
 
     def tell_receivers(self) -> dict[int, int]:
-        docs = self.db.webhooks.find({"deleted": {"$ne": True}}, {"url": 1, "secrets": 1})
+        docs = self.db[WEBHOOKS].find({"deleted": {"$ne": True}}, {"url": 1, "secrets": 1})
         by_port = secrets_by_port(docs, self.ports)
         for port, secrets in by_port.items():
             self.receivers[port].set_secrets(secrets)

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from adapters.mongo import WEBHOOKS
 from cluster.supervisor import Supervisor
 from core.ids import delivery_id
 from core.models import Webhook, utcnow
@@ -144,7 +145,7 @@ def run_scenario(
 
 
 def _tombstone(world: PipelineWorld, hooks: list[Webhook]) -> None:
-    world.db.webhooks.update_many(
+    world.db[WEBHOOKS].update_many(
         {"_id": {"$in": [w.id for w in hooks]}},
         {"$set": {"deleted": True, "updated_at": utcnow()}, "$inc": {"version": 1}},
     )
