@@ -22,7 +22,7 @@ from ray.actor import ActorClass
 
 from actors.priority import normal_priority
 from adapters import metrics
-from adapters.api.app import create_app, tune_gc
+from api.app import create_app, tune_gc
 from core.logsetup import configure_logging, level_for
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 

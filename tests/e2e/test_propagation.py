@@ -23,7 +23,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from adapters.api.app import create_app
+from api.app import create_app
 from bench.receiver.runner import ReceiversThread
 from bench.receiver.state import PortState
 from cluster.supervisor import Supervisor

@@ -24,10 +24,10 @@ from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from adapters import kafka_io, mongo
-from adapters.api.app import create_app
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo
+from api.app import create_app
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex

@@ -23,10 +23,10 @@ from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from adapters import kafka_io, mongo
-from adapters.api.app import create_app
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo
+from api.app import create_app
 from core.retry import WAIT_LADDER_S, wait_queue_name
 from core.settings import AdminSettings, ApiSettings, DeliverySettings, MongoSettings, RabbitSettings
 from tests.integration.test_api_support import ADMIN_KEY, delete_topic, namespace, require_services

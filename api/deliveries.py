@@ -18,10 +18,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from pymongo.errors import PyMongoError
 
 from adapters import dead_letters, rabbit
-from adapters.api import errors
-from adapters.api.auth import Principal
-from adapters.api.context import ApiContext, caller
-from adapters.api.schemas import (
+from adapters.mongo import Doc
+from api import errors
+from api.auth import Principal
+from api.context import ApiContext, caller
+from api.schemas import (
     ID_PATTERN,
     MAX_PAGE,
     AttemptOut,
@@ -32,7 +33,6 @@ from adapters.api.schemas import (
     Rfc3339,
     page_of,
 )
-from adapters.mongo import Doc
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
 from core.models import rfc3339
 from core.settings import RabbitSettings

@@ -24,16 +24,16 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters import mongo
-from adapters.api import deliveries, errors, event_types, ingest, orgs, webhooks
-from adapters.api.auth import AdminAuth, KeyAuth
-from adapters.api.context import ApiContext, ApiHooks, EventProducer, NoHooks
-from adapters.api.deliveries import Replayer
-from adapters.api.event_types import EventSchemas
-from adapters.api.fastpath import ApiApp
-from adapters.api.limits import BodyLimit
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
+from api import deliveries, errors, event_types, ingest, orgs, webhooks
+from api.auth import AdminAuth, KeyAuth
+from api.context import ApiContext, ApiHooks, EventProducer, NoHooks
+from api.deliveries import Replayer
+from api.event_types import EventSchemas
+from api.fastpath import ApiApp
+from api.limits import BodyLimit
 from core.errors import BrokerUnavailable
 from core.settings import (
     AdminSettings,

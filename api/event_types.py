@@ -19,10 +19,12 @@ from jsonschema import Draft202012Validator  # type: ignore[import-untyped]
 from jsonschema.exceptions import SchemaError  # type: ignore[import-untyped]
 from starlette.responses import Response
 
-from adapters.api import errors
-from adapters.api.auth import Principal
-from adapters.api.context import ApiContext, caller
-from adapters.api.schemas import (
+from adapters.mongo import Doc
+from adapters.repos import EventTypeRepo
+from api import errors
+from api.auth import Principal
+from api.context import ApiContext, caller
+from api.schemas import (
     EVENT_TYPE_PATTERN,
     MAX_PAGE,
     EventTypeIn,
@@ -30,8 +32,6 @@ from adapters.api.schemas import (
     EventTypePage,
     page_of,
 )
-from adapters.mongo import Doc
-from adapters.repos import EventTypeRepo
 from core.errors import BrokerUnavailable, InvalidInput
 from core.models import Event, rfc3339
 from core.validation import json_depth

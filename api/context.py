@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import Request
 
-from adapters.api.auth import AdminAuth, KeyAuth, Principal
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
+from api.auth import AdminAuth, KeyAuth, Principal
 from core.settings import ApiSettings, KafkaSettings
 from core.ssrf import Guard
 
 if TYPE_CHECKING:  # both modules import this one
-    from adapters.api.deliveries import Replayer
-    from adapters.api.event_types import EventSchemas
+    from api.deliveries import Replayer
+    from api.event_types import EventSchemas
 
 
 class EventProducer(Protocol):

@@ -15,10 +15,10 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.responses import Response
 
-from adapters.api import errors
-from adapters.api.auth import Principal
-from adapters.api.context import ApiContext, caller
-from adapters.api.schemas import (
+from api import errors
+from api.auth import Principal
+from api.context import ApiContext, caller
+from api.schemas import (
     ID_PATTERN,
     MAX_PAGE,
     Rotated,
