@@ -24,16 +24,16 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters import mongo
+from adapters.dead_letters import Replayer
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
 from api import deliveries, errors, event_types, ingest, orgs, webhooks
 from api.auth import AdminAuth, KeyAuth
 from api.context import ApiContext, ApiHooks, EventProducer, NoHooks
-from api.deliveries import Replayer
-from api.event_types import EventSchemas
 from api.fastpath import ApiApp
 from api.limits import BodyLimit
+from api.schema_cache import EventSchemas
 from core.errors import BrokerUnavailable
 from core.settings import (
     AdminSettings,
