@@ -7,13 +7,14 @@ import os
 import ray
 
 from core.logsetup import configure_logging as _configure
+from core.settings import LogSettings
 
 NAMESPACE = "edp"
 
 
-def configure_logging(level: str | None = None) -> None:
+def configure_logging(levels: LogSettings | None = None) -> None:
     """Entrypoints log like the actors do (core/logsetup.py), as component "job"."""
-    _configure("job", level)
+    _configure("job", levels)
 
 
 def connect_ray(address: str | None = None) -> None:

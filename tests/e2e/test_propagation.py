@@ -24,10 +24,11 @@ import pytest
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.config import ApiConfig
 from bench.receiver.runner import ReceiversThread
 from bench.receiver.state import PortState
 from cluster.supervisor import Supervisor
-from core.settings import AdminSettings, ApiSettings
+from core.settings import AdminSettings
 from tests.support.pipeline import PipelineWorld, namespaced_config
 
 pytestmark = [pytest.mark.services, pytest.mark.ray]
@@ -66,12 +67,13 @@ def world(ray_local: None) -> Iterator[PipelineWorld]:
 async def api(world: PipelineWorld) -> AsyncIterator[httpx.AsyncClient]:
     c = world.config
     app = create_app(
-        ApiSettings(),
-        c.kafka,
-        c.mongo,
-        AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
-        rabbit=c.rabbit,
-        delivery=c.delivery,  # the pipeline's SSRF allowlist: loopback receivers are fine
+        ApiConfig(
+            kafka=c.kafka,
+            mongo=c.mongo,
+            rabbit=c.rabbit,
+            delivery=c.delivery,  # the pipeline's SSRF allowlist: loopback receivers are fine
+            admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        )
     )
     transport = httpx.ASGITransport(app=app)
     async with (

@@ -28,6 +28,7 @@ from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo
 from api.app import create_app
+from api.config import ApiConfig
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
@@ -118,11 +119,14 @@ async def api_env(
     try:
         await mongo.ensure_indexes_async(db)
         org_doc, key = await OrgRepo(db).create("acme")
+        config = ApiConfig(
+            api=ApiSettings(**api),
+            kafka=kafka,
+            mongo=mongo_settings,
+            admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        )
         app = create_app(
-            ApiSettings(**api),
-            kafka,
-            mongo_settings,
-            AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+            config,
             producer=producer,
             db=db,
             fast_ingest_path=fast_ingest_path,
