@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -75,7 +76,9 @@ def create_app(
     hooks: ApiHooks | None = None,
     extra_routers: Sequence[APIRouter] = (),
     fast_ingest_path: bool = True,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ApiApp:
+    """`clock` times the in-process caches (API keys, event-type schemas)."""
     api = config.api
     owned_producer = producer is None
     owned_db = db is None
@@ -90,14 +93,14 @@ def create_app(
         producer=the_producer,
         db=the_db,
         orgs=org_repo,
-        keys=KeyAuth(org_repo, api.key_cache_s),
+        keys=KeyAuth(org_repo, api.key_cache_s, clock),
         admin=AdminAuth(config.admin),
         hooks=hooks or NoHooks(),
         webhooks=WebhookRepo(the_db),
         event_types=type_repo,
         deliveries=DeliveryRepo(the_db),
         guard=Guard(config.delivery.ssrf_allowlist),
-        event_schemas=EventSchemas(type_repo, api.event_type_cache_s),
+        event_schemas=EventSchemas(type_repo, api.event_type_cache_s, clock),
         replayer=replayer,
     )
 

@@ -3,7 +3,8 @@ call per event.
 
 An org's validators are kept for `ApiSettings.event_type_cache_s` (like API keys): a schema
 written through another API server applies here within that time, through this one at once
-(its route calls `forget`). What a schema means is core/event_schemas.py.
+(its route calls `forget`). What a schema means is core/event_schemas.py. The clock is
+injected, as in `auth.KeyAuth`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -29,15 +30,18 @@ MAX_CACHED_ORGS = 100_000
 class EventSchemas:
     """Per-org compiled validators, cached; concurrent misses for one org share one query."""
 
-    def __init__(self, repo: EventTypeRepo, ttl_s: float) -> None:
+    def __init__(
+        self, repo: EventTypeRepo, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._repo = repo
         self._ttl_s = ttl_s
+        self._clock = clock
         self._cache: dict[str, tuple[float, Mapping[str, CompiledSchema]]] = {}
         self._inflight: dict[str, asyncio.Task[Mapping[str, CompiledSchema]]] = {}
 
     def cached(self, org: str) -> Mapping[str, CompiledSchema] | None:
         hit = self._cache.get(org)
-        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+        return hit[1] if hit is not None and hit[0] > self._clock() else None
 
     async def load(self, org: str) -> Mapping[str, CompiledSchema]:
         task = self._inflight.get(org)
@@ -71,7 +75,7 @@ class EventSchemas:
                 raise
             # Keep checking with what we knew rather than refuse every event while MongoDB is away.
             log.warning("event type schemas stale org=%s: database unavailable", org)
-            self._cache[org] = (time.monotonic() + self._ttl_s, stale[1])
+            self._cache[org] = (self._clock() + self._ttl_s, stale[1])
             return stale[1]
         compiled: dict[str, CompiledSchema] = {}
         for name, text in rows:
@@ -82,5 +86,5 @@ class EventSchemas:
         if self._ttl_s > 0:
             if len(self._cache) >= MAX_CACHED_ORGS:
                 self._cache.clear()
-            self._cache[org] = (time.monotonic() + self._ttl_s, compiled)
+            self._cache[org] = (self._clock() + self._ttl_s, compiled)
         return compiled

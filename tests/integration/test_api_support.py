@@ -10,7 +10,7 @@ import asyncio
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +32,19 @@ from api.config import ApiConfig
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told: the app's cache TTLs pass without sleeping."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def require_services(kafka: bool = True) -> None:
@@ -108,6 +121,7 @@ async def api_env(
     producer_overrides: dict[str, Any] | None = None,
     message_timeout_ms: int = 10_000,
     fast_ingest_path: bool = True,
+    clock: Callable[[], float] = time.monotonic,
     **api: Any,
 ) -> AsyncIterator[ApiEnv]:
     require_services()
@@ -130,6 +144,7 @@ async def api_env(
             producer=producer,
             db=db,
             fast_ingest_path=fast_ingest_path,
+            clock=clock,
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:

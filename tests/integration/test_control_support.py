@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +110,7 @@ def control_config(
 
 
 @asynccontextmanager
-async def control_env(**api: Any) -> AsyncIterator[ControlEnv]:
+async def control_env(clock: Callable[[], float] = time.monotonic, **api: Any) -> AsyncIterator[ControlEnv]:
     require_rabbit()
     kafka, mongo_settings = namespace()
     tag = uuid.uuid4().hex[:10]
@@ -123,7 +123,8 @@ async def control_env(**api: Any) -> AsyncIterator[ControlEnv]:
         await mongo.ensure_indexes_async(db)
         orgs = OrgRepo(db)
         (doc_a, key_a), (doc_b, key_b) = await orgs.create("alpha"), await orgs.create("beta")
-        app = create_app(control_config(kafka, mongo_settings, rabbit, **api), producer=producer, db=db)
+        config = control_config(kafka, mongo_settings, rabbit, **api)
+        app = create_app(config, producer=producer, db=db, clock=clock)
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
