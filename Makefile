@@ -59,7 +59,7 @@ test-unit: install ## unit tests only: no services, no Ray
 lint: install ## ruff + mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy core adapters actors cluster jobs bench testkit tests
+	$(VENV)/bin/mypy core adapters api actors cluster jobs bench testkit tests
 
 logs: ## follow the services' logs (.local/logs) and the actors' logs (Ray's session logs)
 	@mkdir -p $(STATE)/logs && tail -F $(STATE)/logs/*.log $$(ls $(STATE)/logs/ray-session/worker-*.err 2>/dev/null)

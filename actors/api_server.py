@@ -3,14 +3,14 @@
 Several actors bind the same 127.0.0.1:8000 and the kernel spreads connections among them, so
 there is no proxy hop (Ray Serve's cost 10-14 ms of CPU per request here, see DESIGN.md). uvicorn
 runs on its own uvloop in a thread, because the actor's main thread belongs to Ray; uvicorn skips
-signal handlers off the main thread. When Ray restarts a dead actor, `__init__` binds again.
+signal handlers off the main thread. When Ray restarts a dead actor, `__init__` binds again,
+with the same pickled `ApiConfig` the job gave it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import threading
 import time
@@ -22,13 +22,14 @@ from ray.actor import ActorClass
 
 from actors.priority import normal_priority
 from adapters import metrics
-from adapters.api.app import create_app, tune_gc
-from core.logsetup import configure_logging, level_for
-from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
+from api.app import create_app, tune_gc
+from api.config import ApiConfig
+from core.logsetup import configure_logging
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 2048
+UVICORN_LOG_LEVEL = "warning"
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -44,31 +45,24 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
 class ApiServer:
     """One uvicorn server process-in-an-actor; every instance shares `ApiSettings.host:port`."""
 
-    def __init__(
-        self,
-        api: ApiSettings | None = None,
-        kafka: KafkaSettings | None = None,
-        mongo: MongoSettings | None = None,
-        admin: AdminSettings | None = None,
-        log_level: str = "warning",
-    ) -> None:
+    def __init__(self, config: ApiConfig) -> None:
         normal_priority()
-        configure_logging("api", level_for("api") if "EDP_LOG_LEVEL_API" in os.environ else log_level.upper())
-        self._api = api or ApiSettings()
+        configure_logging("api", config.log)
+        self._api = config.api
         self._sock = reuseport_socket(self._api.host, self._api.port)
-        app = create_app(self._api, kafka, mongo, admin, hooks=metrics.IngestHooks())
-        config = uvicorn.Config(
+        app = create_app(config, hooks=metrics.IngestHooks())
+        server_config = uvicorn.Config(
             # Outermost, around the ingest fast lane too (ApiApp answers it before any middleware).
             metrics.IngestMetricsMiddleware(app),
             loop="none",
             lifespan="on",
             access_log=False,
-            log_level=log_level,
+            log_level=UVICORN_LOG_LEVEL,
             server_header=False,
             backlog=BACKLOG,
             timeout_keep_alive=30,
         )
-        self._server = uvicorn.Server(config)
+        self._server = uvicorn.Server(server_config)
         tune_gc()
         self._failed: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="uvicorn", daemon=True)

@@ -24,7 +24,7 @@ from core.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
-# Measured (see the report in adapters/api): 2 ms keeps single-event p50 low while letting
+# Measured (see the report in api): 2 ms keeps single-event p50 low while letting
 # concurrent requests share a produce request to the broker.
 DEFAULT_LINGER_MS = 2
 # librdkafka's default is 5 minutes; an HTTP client should get its 503 long before that.

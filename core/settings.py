@@ -132,3 +132,30 @@ class RetentionSettings(BaseSettings):
     dead_letters_days: float = Field(default=30, gt=0)
     tombstones_days: float = Field(default=1, gt=0)
     interval_s: float = Field(default=3600, gt=0)
+
+
+class LogSettings(BaseSettings):
+    """Log levels per component: EDP_LOG_LEVEL_<COMPONENT> (e.g. EDP_LOG_LEVEL_DELIVERY=DEBUG),
+    else EDP_LOG_LEVEL, else INFO. One field per component that calls `configure_logging`."""
+
+    model_config = SettingsConfigDict(env_prefix="EDP_LOG_", frozen=True)
+
+    level: str | None = None
+    level_api: str | None = None
+    level_delivery: str | None = None
+    level_filter: str | None = None
+    level_rules: str | None = None
+    level_supervisor: str | None = None
+    level_job: str | None = None
+    level_chaos: str | None = None
+
+    def level_for(self, component: str) -> str:
+        # getattr without a default: a component with no field here fails at its start, where a
+        # silent INFO would hide that its variable is not read.
+        own: str | None = getattr(self, f"level_{component}")
+        return (own or _OWN_DEFAULTS.get(component) or self.level or "INFO").upper()
+
+
+# Components whose default does not follow EDP_LOG_LEVEL: the API servers log at WARNING (as
+# uvicorn does there) unless EDP_LOG_LEVEL_API says otherwise.
+_OWN_DEFAULTS = {"api": "WARNING"}

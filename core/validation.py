@@ -1,4 +1,5 @@
-"""Input checks shared by the APIs and the pipeline: event type names, payload shape and depth.
+"""Input checks shared by the APIs and the pipeline: event type names, payload shape and depth,
+and the parts of a webhook that its schema cannot check (subscriptions, headers, filter).
 
 Everything here walks data iteratively: a hostile payload nested 100k deep must produce a
 clean `InvalidInput`, never a `RecursionError` in the middle of a request.
@@ -10,7 +11,10 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from core.errors import InvalidInput
+from core.filters import validate_filter
 
 # `\Z`, not `$`: `$` also matches before a trailing newline, so "EVENT_A\n" would pass `.match`.
 EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}\Z")
@@ -19,6 +23,13 @@ EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}\Z")
 # payload from being accepted and then failing to serialize on the way to Kafka.
 _INT_MIN = -(2**63)
 _INT_MAX = 2**64 - 1
+
+# Set by the platform on every delivery, or meaningful only to one hop of HTTP.
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "transfer-encoding", "connection", "keep-alive", "te",
+     "trailer", "upgrade"}
+)  # fmt: skip
+MAX_FILTER_BYTES = 16_384
 
 _Path = tuple[Any, str] | None  # (parent path, key): a linked list, cheap to extend
 
@@ -38,6 +49,39 @@ def validate_event_type_pattern(p: Any, field: str = "event_types") -> str:
         validate_event_type(p[:-2], field)
         return p
     return validate_event_type(p, field)
+
+
+def check_event_types(patterns: list[str]) -> list[str]:
+    """A webhook's subscriptions, each checked, duplicates dropped (first one kept)."""
+    for i, pattern in enumerate(patterns):
+        validate_event_type_pattern(pattern, f"event_types.{i}")
+    return list(dict.fromkeys(patterns))
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """A webhook's own headers: none the platform sets, none given twice in another case."""
+    seen: set[str] = set()
+    for name in headers:
+        low = name.lower()
+        if low.startswith("webhook-") or low in RESERVED_HEADERS:
+            raise InvalidInput(f"headers.{name}", "is set by the platform and cannot be overridden")
+        if low in seen:
+            raise InvalidInput(f"headers.{name}", "is given twice (header names are case-insensitive)")
+        seen.add(low)
+    return dict(headers)
+
+
+def check_filter(spec: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A webhook's filter, valid (core/filters.py) and small; an empty one is no filter."""
+    validate_filter(spec)  # InvalidFilter names the offending path: filter.data.x.$where
+    # Every filter lives in every actor's rule snapshot: operands may not be megabytes.
+    try:
+        size = len(orjson.dumps(spec)) if spec else 0
+    except TypeError:  # an integer past 64 bits: neither orjson nor BSON can hold it (was a 500)
+        raise InvalidInput("filter", "numbers must fit in 64 bits") from None
+    if size > MAX_FILTER_BYTES:
+        raise InvalidInput("filter", f"is larger than {MAX_FILTER_BYTES} bytes as JSON")
+    return spec or None
 
 
 def json_depth(value: Any, limit: int, field: str = "data") -> int:

@@ -2,14 +2,15 @@
 
 Run with `ray job submit --working-dir . -- python -m jobs.api`. Creates N detached, named
 ApiServer actors (`edp-api-<i>`, namespace `edp`) unless they already exist, waits until
-`/healthz` answers, prints the address and exits; the actors keep serving.
+`/healthz` answers, prints the address and exits; the actors keep serving. The settings are
+read here, once, from this job's EDP_* environment, and reach every actor as one pickled
+`ApiConfig`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 import urllib.error
@@ -20,7 +21,7 @@ import ray
 
 from actors.api_server import ApiServerActor
 from adapters import kafka_io
-from core.settings import ApiSettings, KafkaSettings
+from api.config import ApiConfig
 
 log = logging.getLogger(__name__)
 
@@ -32,11 +33,6 @@ _LOCAL = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 def actor_name(i: int) -> str:
     return f"edp-api-{i}"
-
-
-def forwarded_env() -> dict[str, str]:
-    """The job's EDP_* settings (EDP_ADMIN_KEY included) travel to the actors."""
-    return {k: v for k, v in os.environ.items() if k.startswith("EDP_")}
 
 
 def wait_healthy(url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
@@ -53,34 +49,32 @@ def wait_healthy(url: str, timeout_s: float = HEALTH_TIMEOUT_S) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    settings = ApiSettings()
+    config = ApiConfig()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--servers", type=int, default=settings.servers, help="number of ApiServer actors")
+    parser.add_argument("--servers", type=int, default=config.api.servers, help="number of ApiServer actors")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
     try:
         # Whoever starts first creates the topic, so /readyz does not wait on the pipeline job.
-        kafka_io.ensure_topic(KafkaSettings())
+        kafka_io.ensure_topic(config.kafka)
     except Exception as exc:  # best effort: the pipeline job ensures it too
         log.warning("could not ensure the events topic: %s", exc)
     ray.init(address="auto", namespace=NAMESPACE, log_to_driver=False)
-    env = forwarded_env()
     actors: list[Any] = [
         ApiServerActor.options(
             name=actor_name(i),
             namespace=NAMESPACE,
             lifetime="detached",
             get_if_exists=True,
-            runtime_env={"env_vars": env},
-        ).remote()
+        ).remote(config)
         for i in range(args.servers)
     ]
     ready = ray.get([a.ready.remote() for a in actors])
     if not all(ready):
         log.error("api servers not ready: %s", [actor_name(i) for i, ok in enumerate(ready) if not ok])
         return 1
-    address = f"http://{settings.host}:{settings.port}"
+    address = f"http://{config.api.host}:{config.api.port}"
     if not wait_healthy(f"{address}/healthz"):
         log.error("no answer from %s/healthz", address)
         return 1

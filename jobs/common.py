@@ -8,13 +8,14 @@ import ray
 
 from cluster.config import NAMESPACE
 from core.logsetup import configure_logging as _configure
+from core.settings import LogSettings
 
 __all__ = ["NAMESPACE", "configure_logging", "connect_ray"]
 
 
-def configure_logging(level: str | None = None) -> None:
+def configure_logging(levels: LogSettings | None = None) -> None:
     """Entrypoints log like the actors do (core/logsetup.py), as component "job"."""
-    _configure("job", level)
+    _configure("job", levels)
 
 
 def connect_ray(address: str | None = None) -> None:

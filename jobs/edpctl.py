@@ -3,8 +3,9 @@
 The org API key comes from `--key` or `$EDP_API_KEY`; the admin key (for `org create`) from
 `$EDP_ADMIN_KEY` or `.local/admin-key` (written by `make run`); the API from `--url` or
 `$EDP_URL` (default http://127.0.0.1:8000). Answers are printed as JSON; an error answer is
-printed to stderr and the exit status is 1. Only the standard library, so it runs anywhere the
-repository is checked out.
+printed to stderr and the exit status is 1. Each subcommand has its own handler (`_command`).
+Only the standard library and the project's settings (the admin key is read through
+`AdminSettings`, as the API reads it).
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from core.settings import AdminSettings
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 ADMIN_KEY_FILE = Path(".local/admin-key")
@@ -61,9 +66,9 @@ def call(
 
 
 def admin_key() -> str:
-    key = os.environ.get("EDP_ADMIN_KEY")
-    if key:
-        return key
+    secret = AdminSettings().admin_key
+    if secret is not None and secret.get_secret_value():
+        return secret.get_secret_value()
     if ADMIN_KEY_FILE.is_file():
         return ADMIN_KEY_FILE.read_text().strip()
     raise CliError("no admin key: set EDP_ADMIN_KEY or run `make run` (it writes .local/admin-key)")
@@ -88,61 +93,113 @@ def _headers(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class Api:
+    """The API at `base` with one key: what every command handler calls."""
+
+    base: str
+    key: str
+
+    def __call__(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None) -> Any:
+        return call(self.base, self.key, method, path, body, query)
+
+
+Handler = Callable[[Api, argparse.Namespace], Any]
+
+
+def _org_create(api: Api, args: argparse.Namespace) -> Any:
+    return api("POST", "/v1/orgs", {"name": args.name})
+
+
+def _webhook_add(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"url": args.target, "event_types": args.types}
+    if args.filter:
+        body["filter"] = _json_arg(args.filter, "--filter")
+    if args.header:
+        body["headers"] = _headers(args.header)
+    if args.description:
+        body["description"] = args.description
+    return api("POST", "/v1/webhooks", body)
+
+
+def _webhook_list(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", "/v1/webhooks", query={"limit": args.limit, "after": args.after})
+
+
+def _webhook_get(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", f"/v1/webhooks/{args.id}")
+
+
+def _webhook_delete(api: Api, args: argparse.Namespace) -> Any:
+    api("DELETE", f"/v1/webhooks/{args.id}")
+    return {"deleted": args.id}
+
+
+def _webhook_enable(api: Api, args: argparse.Namespace) -> Any:
+    return api("PATCH", f"/v1/webhooks/{args.id}", {"enabled": True})
+
+
+def _webhook_secret(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", f"/v1/webhooks/{args.id}/secret")
+
+
+def _webhook_rotate(api: Api, args: argparse.Namespace) -> Any:
+    body = {} if args.expire_old_in is None else {"expire_old_in_s": args.expire_old_in}
+    return api("POST", f"/v1/webhooks/{args.id}/secret/rotate", body)
+
+
+def _type_add(api: Api, args: argparse.Namespace) -> Any:
+    body = {"name": args.name, "description": args.description or ""}
+    if args.schema:
+        body["schema"] = _json_arg(args.schema, "--schema")
+    return api("POST", "/v1/event-types", body)
+
+
+def _type_list(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", "/v1/event-types", query={"limit": args.limit})
+
+
+def _attempts(api: Api, args: argparse.Namespace) -> Any:
+    query = {"webhook_id": args.webhook, "event_id": args.event, "outcome": args.outcome, "limit": args.limit}
+    return api("GET", "/v1/attempts", query={**query, "since": args.since})
+
+
+def _replay(api: Api, args: argparse.Namespace) -> Any:
+    return api("POST", f"/v1/deliveries/{args.delivery_id}/retry")
+
+
+def _recover(api: Api, args: argparse.Namespace) -> Any:
+    return api("POST", f"/v1/webhooks/{args.webhook_id}/recover", {"since": args.since})
+
+
+def _send(api: Api, args: argparse.Namespace) -> Any:
+    return api("POST", "/v1/events", {"type": args.type, "data": _json_arg(args.data, "data")})
+
+
 def run(args: argparse.Namespace) -> Any:
-    base: str = args.url
-    cmd = args.command
-    if cmd == "org":
-        return call(base, admin_key(), "POST", "/v1/orgs", {"name": args.name})
-    key = args.key
-    if not key:
-        raise CliError("no API key: pass --key or set EDP_API_KEY")
-    if cmd == "webhook":
-        if args.action == "add":
-            body: dict[str, Any] = {"url": args.target, "event_types": args.types}
-            if args.filter:
-                body["filter"] = _json_arg(args.filter, "--filter")
-            if args.header:
-                body["headers"] = _headers(args.header)
-            if args.description:
-                body["description"] = args.description
-            return call(base, key, "POST", "/v1/webhooks", body)
-        if args.action == "list":
-            return call(base, key, "GET", "/v1/webhooks", query={"limit": args.limit, "after": args.after})
-        if args.action == "get":
-            return call(base, key, "GET", f"/v1/webhooks/{args.id}")
-        if args.action == "delete":
-            call(base, key, "DELETE", f"/v1/webhooks/{args.id}")
-            return {"deleted": args.id}
-        if args.action == "enable":
-            return call(base, key, "PATCH", f"/v1/webhooks/{args.id}", {"enabled": True})
-        if args.action == "secret":
-            return call(base, key, "GET", f"/v1/webhooks/{args.id}/secret")
-        body = {} if args.expire_old_in is None else {"expire_old_in_s": args.expire_old_in}
-        return call(base, key, "POST", f"/v1/webhooks/{args.id}/secret/rotate", body)
-    if cmd == "type":
-        if args.action == "add":
-            body = {"name": args.name, "description": args.description or ""}
-            if args.schema:
-                body["schema"] = _json_arg(args.schema, "--schema")
-            return call(base, key, "POST", "/v1/event-types", body)
-        return call(base, key, "GET", "/v1/event-types", query={"limit": args.limit})
-    if cmd == "attempts":
-        query = {
-            "webhook_id": args.webhook,
-            "event_id": args.event,
-            "outcome": args.outcome,
-            "limit": args.limit,
-        }
-        return call(base, key, "GET", "/v1/attempts", query={**query, "since": args.since})
-    if cmd == "replay":
-        return call(base, key, "POST", f"/v1/deliveries/{args.delivery_id}/retry")
-    if cmd == "recover":
-        return call(base, key, "POST", f"/v1/webhooks/{args.webhook_id}/recover", {"since": args.since})
-    if cmd == "send":
-        return call(
-            base, key, "POST", "/v1/events", {"type": args.type, "data": _json_arg(args.data, "data")}
-        )
-    raise CliError(f"unknown command {cmd}")
+    """The command's handler, with the admin key for `org`, the org's API key for the rest."""
+    if args.admin:
+        key = admin_key()
+    else:
+        key = args.key
+        if not key:
+            raise CliError("no API key: pass --key or set EDP_API_KEY")
+    handler: Handler = args.func
+    return handler(Api(args.url, key), args)
+
+
+def _command(
+    parent: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    text: str,
+    *,
+    admin: bool = False,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs `handler`; `admin` commands take the admin key."""
+    p = parent.add_parser(name, help=text)
+    p.set_defaults(func=handler, admin=admin)
+    return p
 
 
 def parser() -> argparse.ArgumentParser:
@@ -155,47 +212,52 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     org = sub.add_parser("org", help="orgs (admin key)").add_subparsers(dest="action", required=True)
-    org.add_parser("create", help="create an org; prints its first API key").add_argument("name")
+    create = _command(org, "create", _org_create, "create an org; prints its first API key", admin=True)
+    create.add_argument("name")
 
     wh = sub.add_parser("webhook", help="webhooks").add_subparsers(dest="action", required=True)
-    add = wh.add_parser("add", help="create a webhook; prints its signing secret")
+    add = _command(wh, "add", _webhook_add, "create a webhook; prints its signing secret")
     add.add_argument("--url", dest="target", required=True, help="where deliveries are POSTed")
     add.add_argument("--type", dest="types", action="append", required=True, help="event type, prefix.* or *")
     add.add_argument("--filter", help='Mongo-style JSON, e.g. \'{"data.amount": {"$gte": 50}}\' (or @file)')
     add.add_argument("--header", action="append", default=[], help="NAME=VALUE sent with every delivery")
     add.add_argument("--description")
-    ls = wh.add_parser("list", help="list webhooks")
+    ls = _command(wh, "list", _webhook_list, "list webhooks")
     ls.add_argument("--limit", type=int, default=50)
     ls.add_argument("--after", help="the `next` of the previous page")
-    for action, text in (("get", "one webhook"), ("delete", "delete a webhook"), ("enable", "re-enable"),
-                         ("secret", "the current signing secret")):  # fmt: skip
-        wh.add_parser(action, help=text).add_argument("id")
-    rot = wh.add_parser("rotate", help="new signing secret; the old one signs too for a while")
+    for action, handler, text in (
+        ("get", _webhook_get, "one webhook"),
+        ("delete", _webhook_delete, "delete a webhook"),
+        ("enable", _webhook_enable, "re-enable"),
+        ("secret", _webhook_secret, "the current signing secret"),
+    ):
+        _command(wh, action, handler, text).add_argument("id")
+    rot = _command(wh, "rotate", _webhook_rotate, "new signing secret; the old one signs too for a while")
     rot.add_argument("id")
     rot.add_argument(
         "--expire-old-in", type=float, help="seconds the old secret keeps signing (default 24 h)"
     )
 
     et = sub.add_parser("type", help="event types").add_subparsers(dest="action", required=True)
-    tadd = et.add_parser("add", help="create or replace an event type")
+    tadd = _command(et, "add", _type_add, "create or replace an event type")
     tadd.add_argument("name")
     tadd.add_argument("--schema", help="JSON Schema for the events' data (JSON or @file)")
     tadd.add_argument("--description")
-    et.add_parser("list", help="list event types").add_argument("--limit", type=int, default=100)
+    _command(et, "list", _type_list, "list event types").add_argument("--limit", type=int, default=100)
 
-    att = sub.add_parser("attempts", help="delivery attempts, newest first")
+    att = _command(sub, "attempts", _attempts, "delivery attempts, newest first")
     att.add_argument("--webhook", help="only this webhook's")
     att.add_argument("--event", help="only this event's")
     att.add_argument("--outcome", choices=["success", "retry", "dead", "dropped"])
     att.add_argument("--since", help="RFC 3339")
     att.add_argument("--limit", type=int, default=20)
 
-    sub.add_parser("replay", help="replay one dead-lettered delivery").add_argument("delivery_id")
-    rec = sub.add_parser("recover", help="replay a webhook's dead letters since a time")
+    _command(sub, "replay", _replay, "replay one dead-lettered delivery").add_argument("delivery_id")
+    rec = _command(sub, "recover", _recover, "replay a webhook's dead letters since a time")
     rec.add_argument("webhook_id")
     rec.add_argument("--since", required=True, help="RFC 3339, e.g. 2026-11-28T00:00:00Z")
 
-    send = sub.add_parser("send", help="send one event")
+    send = _command(sub, "send", _send, "send one event")
     send.add_argument("type")
     send.add_argument("data", help="the event's data, a JSON object (or @file)")
     return p

@@ -38,7 +38,7 @@ def ingest_events(n: int) -> None:
 
 
 class IngestHooks:
-    """`adapters.api.context.ApiHooks` for `create_app(hooks=IngestHooks())`; the org is not a label."""
+    """`api.context.ApiHooks` for `create_app(hooks=IngestHooks())`; the org is not a label."""
 
     def events_accepted(self, org: str, count: int) -> None:
         add(INGEST_EVENTS, count)

@@ -18,6 +18,7 @@ from pydantic import SecretStr
 from actors.api_server import ApiServerActor
 from adapters import kafka_io, mongo
 from adapters.repos import OrgRepo
+from api.config import ApiConfig
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 from tests.integration.test_api_support import delete_topic, namespace, require_services
 
@@ -85,10 +86,8 @@ def test_two_actors_share_the_port_and_survive_a_kill(
     api = ApiSettings(port=free_port(), key_cache_s=5)
     admin = AdminSettings(admin_key=SecretStr("e2e-admin"))
     tag = uuid.uuid4().hex[:8]
-    actors: list[Any] = [
-        ApiServerActor.options(name=f"test-api-{tag}-{i}").remote(api, kafka, mongo_settings, admin)
-        for i in range(2)
-    ]
+    config = ApiConfig(api=api, kafka=kafka, mongo=mongo_settings, admin=admin)
+    actors: list[Any] = [ApiServerActor.options(name=f"test-api-{tag}-{i}").remote(config) for i in range(2)]
     url = f"http://127.0.0.1:{api.port}"
     try:
         assert ray.get([a.ready.remote() for a in actors], timeout=60) == [True, True]

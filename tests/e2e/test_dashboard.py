@@ -117,12 +117,14 @@ def session(ray_local: None) -> Iterator[str]:
 @pytest.fixture
 def api(world: PipelineWorld) -> Iterator[httpx.Client]:
     from actors.api_server import ApiServerActor
+    from api.config import ApiConfig
 
     c = world.config
     settings = ApiSettings(port=free_port(), key_cache_s=0)
-    actor: Any = ApiServerActor.options(num_cpus=0.01).remote(
-        settings, c.kafka, c.mongo, AdminSettings(admin_key=SecretStr(ADMIN_KEY))
+    config = ApiConfig(
+        api=settings, kafka=c.kafka, mongo=c.mongo, admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY))
     )
+    actor: Any = ApiServerActor.options(num_cpus=0.01).remote(config)
     try:
         assert ray.get(actor.ready.remote(30), timeout=60), "API server actor did not start"
         with httpx.Client(base_url=f"http://{settings.host}:{settings.port}", timeout=10) as client:

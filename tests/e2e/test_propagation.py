@@ -23,9 +23,10 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from adapters.api.app import create_app
+from api.app import create_app
+from api.config import ApiConfig
 from cluster.supervisor import Supervisor
-from core.settings import AdminSettings, ApiSettings
+from core.settings import AdminSettings
 from testkit.pipeline import PipelineWorld
 from testkit.receiver.runner import ReceiversThread
 from testkit.receiver.state import PortState
@@ -53,12 +54,13 @@ class Change:
 async def api(world: PipelineWorld) -> AsyncIterator[httpx.AsyncClient]:
     c = world.config
     app = create_app(
-        ApiSettings(),
-        c.kafka,
-        c.mongo,
-        AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
-        rabbit=c.rabbit,
-        delivery=c.delivery,  # the pipeline's SSRF allowlist: loopback receivers are fine
+        ApiConfig(
+            kafka=c.kafka,
+            mongo=c.mongo,
+            rabbit=c.rabbit,
+            delivery=c.delivery,  # the pipeline's SSRF allowlist: loopback receivers are fine
+            admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        )
     )
     transport = httpx.ASGITransport(app=app)
     async with (

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 
 from adapters.repos import OrgRepo
-from tests.integration.test_api_support import ADMIN_KEY, ApiEnv, api_env
+from tests.integration.test_api_support import ADMIN_KEY, ApiEnv, FakeClock, api_env
 
 pytestmark = pytest.mark.services
 
@@ -17,8 +16,13 @@ EVENT = {"type": "EVENT_A", "data": {}}
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[ApiEnv]:
-    async with api_env(key_cache_s=0.3) as e:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def env(clock: FakeClock) -> AsyncIterator[ApiEnv]:
+    async with api_env(key_cache_s=0.3, clock=clock) as e:
         yield e
 
 
@@ -117,13 +121,13 @@ async def test_issue_and_revoke_keys(env: ApiEnv) -> None:
     assert [k["revoked_at"] is not None for k in keys] == [False, True]
 
 
-async def test_key_revoked_elsewhere_stops_within_the_cache_time(env: ApiEnv) -> None:
+async def test_key_revoked_elsewhere_stops_within_the_cache_time(env: ApiEnv, clock: FakeClock) -> None:
     repo = OrgRepo(env.db)
     key_doc, key = await repo.add_key(env.org)
     assert (await env.http.post("/v1/events", json=EVENT, headers=env.auth(key))).status_code == 202
     await repo.revoke_key(env.org, key_doc["id"])  # as another API server would
     assert (await env.http.post("/v1/events", json=EVENT, headers=env.auth(key))).status_code == 202
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     assert (await env.http.post("/v1/events", json=EVENT, headers=env.auth(key))).status_code == 401
 
 

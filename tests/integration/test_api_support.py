@@ -10,7 +10,7 @@ import asyncio
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -24,13 +24,27 @@ from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from adapters import kafka_io, mongo
-from adapters.api.app import create_app
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo
+from api.app import create_app
+from api.config import ApiConfig
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told: the app's cache TTLs pass without sleeping."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 def require_services(kafka: bool = True) -> None:
@@ -107,6 +121,7 @@ async def api_env(
     producer_overrides: dict[str, Any] | None = None,
     message_timeout_ms: int = 10_000,
     fast_ingest_path: bool = True,
+    clock: Callable[[], float] = time.monotonic,
     **api: Any,
 ) -> AsyncIterator[ApiEnv]:
     require_services()
@@ -118,14 +133,18 @@ async def api_env(
     try:
         await mongo.ensure_indexes_async(db)
         org_doc, key = await OrgRepo(db).create("acme")
+        config = ApiConfig(
+            api=ApiSettings(**api),
+            kafka=kafka,
+            mongo=mongo_settings,
+            admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        )
         app = create_app(
-            ApiSettings(**api),
-            kafka,
-            mongo_settings,
-            AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+            config,
             producer=producer,
             db=db,
             fast_ingest_path=fast_ingest_path,
+            clock=clock,
         )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:

@@ -3,7 +3,6 @@ paths), cached per org so ingest makes no database call per event."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,6 +10,7 @@ import pytest
 
 from adapters.repos import EventTypeRepo
 from core.errors import BrokerUnavailable
+from tests.integration.test_api_support import FakeClock
 from tests.integration.test_control_support import ControlEnv, control_env
 
 pytestmark = pytest.mark.services
@@ -28,8 +28,13 @@ ORDER_SCHEMA: dict[str, Any] = {
 
 
 @pytest.fixture
-async def env() -> AsyncIterator[ControlEnv]:
-    async with control_env(event_type_cache_s=0.3) as e:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def env(clock: FakeClock) -> AsyncIterator[ControlEnv]:
+    async with control_env(event_type_cache_s=0.3, clock=clock) as e:
         yield e
 
 
@@ -129,7 +134,7 @@ async def test_ingest_checks_data_against_the_schema(env: ControlEnv, fast: bool
     ).status_code == 202
 
 
-async def test_schemas_are_cached_per_org_and_follow_writes(env: ControlEnv) -> None:
+async def test_schemas_are_cached_per_org_and_follow_writes(env: ControlEnv, clock: FakeClock) -> None:
     bad = {"type": "t.x", "data": {"n": "one"}}
     assert (await env.http.post("/v1/events", json=bad, headers=env.a.auth)).status_code == 202
     # Written through this server: applies at once.
@@ -140,7 +145,7 @@ async def test_schemas_are_cached_per_org_and_follow_writes(env: ControlEnv) -> 
     # Written elsewhere (another API server): applies within event_type_cache_s.
     await EventTypeRepo(env.db).put(env.a.id, "t.x", "", None)
     assert (await env.http.post("/v1/events", json=bad, headers=env.a.auth)).status_code == 422
-    await asyncio.sleep(0.35)
+    clock.advance(0.35)
     assert (await env.http.post("/v1/events", json=bad, headers=env.a.auth)).status_code == 202
 
     # Steady state: no database read per event.
@@ -166,7 +171,7 @@ async def test_a_stored_schema_that_cannot_be_applied_is_422_not_500(env: Contro
     assert r.status_code == 422 and r.json()["error"]["field"] == "data", r.text
 
 
-async def test_schemas_stay_in_force_while_the_database_is_away(env: ControlEnv) -> None:
+async def test_schemas_stay_in_force_while_the_database_is_away(env: ControlEnv, clock: FakeClock) -> None:
     schema = {"type": "object", "required": ["n"]}
     await env.http.post("/v1/event-types", json={"name": "t.y", "schema": schema}, headers=env.a.auth)
     assert (
@@ -178,7 +183,7 @@ async def test_schemas_stay_in_force_while_the_database_is_away(env: ControlEnv)
         raise BrokerUnavailable("mongo: down")
 
     schemas._repo.schemas = unavailable
-    await asyncio.sleep(0.35)  # past event_type_cache_s
+    clock.advance(0.35)  # past event_type_cache_s
     r = await env.http.post("/v1/events", json={"type": "t.y", "data": {}}, headers=env.a.auth)
     assert r.status_code == 422, r.text  # the last known schema still applies
     assert (

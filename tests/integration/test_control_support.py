@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,12 +23,20 @@ from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
 
 from adapters import kafka_io, mongo
-from adapters.api.app import create_app
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo
+from api.app import create_app
+from api.config import ApiConfig
 from core.retry import WAIT_LADDER_S, wait_queue_name
-from core.settings import AdminSettings, ApiSettings, DeliverySettings, MongoSettings, RabbitSettings
+from core.settings import (
+    AdminSettings,
+    ApiSettings,
+    DeliverySettings,
+    KafkaSettings,
+    MongoSettings,
+    RabbitSettings,
+)
 from tests.integration.test_api_support import ADMIN_KEY, delete_topic, namespace, require_services
 
 log = logging.getLogger(__name__)
@@ -87,8 +95,22 @@ def delete_rabbit(settings: RabbitSettings) -> None:
         conn.close()
 
 
+def control_config(
+    kafka: KafkaSettings, mongo_settings: MongoSettings, rabbit: RabbitSettings, **api: Any
+) -> ApiConfig:
+    """The app's settings here: names of this test's own, loopback allowlisted as `make run` does."""
+    return ApiConfig(
+        api=ApiSettings(**api),
+        kafka=kafka,
+        mongo=mongo_settings,
+        rabbit=rabbit,
+        delivery=DeliverySettings(ssrf_allowlist=("127.0.0.1/32",)),
+        admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+    )
+
+
 @asynccontextmanager
-async def control_env(**api: Any) -> AsyncIterator[ControlEnv]:
+async def control_env(clock: Callable[[], float] = time.monotonic, **api: Any) -> AsyncIterator[ControlEnv]:
     require_rabbit()
     kafka, mongo_settings = namespace()
     tag = uuid.uuid4().hex[:10]
@@ -101,16 +123,8 @@ async def control_env(**api: Any) -> AsyncIterator[ControlEnv]:
         await mongo.ensure_indexes_async(db)
         orgs = OrgRepo(db)
         (doc_a, key_a), (doc_b, key_b) = await orgs.create("alpha"), await orgs.create("beta")
-        app = create_app(
-            ApiSettings(**api),
-            kafka,
-            mongo_settings,
-            AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
-            producer=producer,
-            db=db,
-            rabbit=rabbit,
-            delivery=DeliverySettings(ssrf_allowlist=("127.0.0.1/32",)),
-        )
+        config = control_config(kafka, mongo_settings, rabbit, **api)
+        app = create_app(config, producer=producer, db=db, clock=clock)
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
@@ -147,14 +161,7 @@ def served(**api: Any) -> Iterator[Served]:
     kafka_io.ensure_topic(kafka)
     sync_db = mongo.sync_database(mongo_settings)
     mongo.ensure_indexes(sync_db)
-    app = create_app(
-        ApiSettings(**api),
-        kafka,
-        mongo_settings,
-        AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
-        rabbit=rabbit,
-        delivery=DeliverySettings(ssrf_allowlist=("127.0.0.1/32",)),
-    )
+    app = create_app(control_config(kafka, mongo_settings, rabbit, **api))
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)

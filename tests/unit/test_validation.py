@@ -1,4 +1,4 @@
-"""Event types, JSON depth and payload checks."""
+"""Event types, JSON depth and payload checks, and the checks on a webhook's fields."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from core.errors import InvalidInput
 from core.validation import (
     EVENT_TYPE_RE,
     check_event_payload,
+    check_event_types,
+    check_filter,
+    check_headers,
     json_depth,
     validate_event_type,
     validate_event_type_pattern,
@@ -72,3 +75,19 @@ def test_check_event_payload() -> None:
         with pytest.raises(InvalidInput) as info:
             check_event_payload(payload, 3)
         assert info.value.field == field, payload
+
+
+def test_webhook_subscriptions_headers_and_filter() -> None:
+    assert check_event_types(["a", "b.*", "a"]) == ["a", "b.*"]
+    with pytest.raises(InvalidInput) as info:
+        check_event_types(["a", "b*"])
+    assert info.value.field == "event_types.1"
+    assert check_headers({"X-Team": "billing"}) == {"X-Team": "billing"}
+    for headers, field in (({"Webhook-Id": "x"}, "headers.Webhook-Id"), ({"a": "1", "A": "2"}, "headers.A")):
+        with pytest.raises(InvalidInput) as info:
+            check_headers(headers)
+        assert info.value.field == field
+    assert check_filter({}) is None and check_filter({"data.n": {"$gte": 1}}) == {"data.n": {"$gte": 1}}
+    with pytest.raises(InvalidInput) as info:
+        check_filter({"data.n": 2**70})
+    assert info.value.field == "filter"

@@ -3,7 +3,8 @@
 A key is looked up by its SHA-256 and the answer, positive or negative, is cached for
 `ApiSettings.key_cache_s` seconds, so the hot path costs one hash and one dict lookup. The
 price: a revoked key keeps working for up to that long on API servers other than the one
-that revoked it. Concurrent misses for one key share a single database read.
+that revoked it. Concurrent misses for one key share a single database read. The clock is
+injected (time.monotonic in the app), so tests let the TTL pass without sleeping.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from adapters.repos import OrgRepo
@@ -46,16 +48,17 @@ def bearer_token(authorization: str | None) -> str:
 
 
 class KeyAuth:
-    def __init__(self, orgs: OrgRepo, ttl_s: float) -> None:
+    def __init__(self, orgs: OrgRepo, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._orgs = orgs
         self._ttl_s = ttl_s
+        self._clock = clock
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._inflight: dict[str, asyncio.Task[Principal | None]] = {}
 
     async def authenticate(self, authorization: str | None) -> Principal:
         digest = hash_key(bearer_token(authorization))
         hit = self._cache.get(digest)
-        if hit is not None and hit[0] > time.monotonic():
+        if hit is not None and hit[0] > self._clock():
             principal = hit[1]
         else:
             task = self._inflight.get(digest)
@@ -74,7 +77,7 @@ class KeyAuth:
         if self._ttl_s > 0:
             if len(self._cache) >= MAX_CACHED_KEYS:
                 self._cache.clear()
-            self._cache[digest] = (time.monotonic() + self._ttl_s, principal)
+            self._cache[digest] = (self._clock() + self._ttl_s, principal)
         return principal
 
     def forget_org(self, org: str) -> None:

@@ -1,27 +1,20 @@
 """Deliveries: the attempt log (newest first), and replay of dead letters (one, or a webhook's
-failures since T) back onto the RabbitMQ work queue.
-
-Replay publishes through one confirm channel per app, opened on first use (most API servers
-never replay) and opened again after any failure.
+failures since T) back onto the RabbitMQ work queue, through the app's `dead_letters.Replayer`.
 """
 
-import asyncio
 import base64
 import binascii
-import logging
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange
 from fastapi import APIRouter, Depends, Path, Query
-from pymongo.errors import PyMongoError
 
-from adapters import dead_letters, rabbit
-from adapters.api import errors
-from adapters.api.auth import Principal
-from adapters.api.context import ApiContext, caller
-from adapters.api.schemas import (
+from adapters import dead_letters
+from adapters.mongo import Doc
+from api import errors
+from api.auth import Principal
+from api.context import ApiContext, caller
+from api.schemas import (
     ID_PATTERN,
     MAX_PAGE,
     AttemptOut,
@@ -32,69 +25,12 @@ from adapters.api.schemas import (
     Rfc3339,
     page_of,
 )
-from adapters.mongo import Doc
-from core.errors import BrokerUnavailable, InvalidInput, NotFound
+from core.errors import InvalidInput, NotFound
 from core.models import rfc3339
-from core.settings import RabbitSettings
-
-log = logging.getLogger(__name__)
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_CURSOR = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-class Replayer:
-    """Publishes replays: lazy connection, one confirm channel, reconnect after a failure."""
-
-    def __init__(self, settings: RabbitSettings) -> None:
-        self._settings = settings
-        self._lock = asyncio.Lock()
-        self._connection: AbstractConnection | None = None
-        self._channel: AbstractChannel | None = None
-        self._exchange: AbstractExchange | None = None
-
-    async def _open(self) -> AbstractExchange:
-        async with self._lock:
-            if self._exchange is not None and self._channel is not None and not self._channel.is_closed:
-                return self._exchange
-            await self._close_unlocked()
-            self._connection = await rabbit.connect(self._settings, "edp-api-replay")
-            try:
-                self._channel = await rabbit.confirm_channel(self._connection)
-                self._exchange = (await rabbit.declare(self._channel, self._settings)).exchange
-            except Exception as exc:
-                await self._close_unlocked()
-                raise BrokerUnavailable(f"rabbitmq: {exc!r}") from exc
-            return self._exchange
-
-    async def run(self, replay: Callable[[AbstractExchange], Awaitable[int]]) -> int:
-        """Run `replay` with the exchange; on a broker failure reconnect and run it once more
-        (at-least-once: a dead letter is marked replayed only after its publish is confirmed)."""
-        for attempt in (1, 2):
-            exchange = await self._open()
-            try:
-                return await replay(exchange)
-            except PyMongoError as exc:
-                raise BrokerUnavailable(f"mongo: {exc}") from exc
-            except Exception as exc:
-                log.warning("replay failed attempt=%d error=%r", attempt, exc)
-                await self.close()
-                if attempt == 2:
-                    raise BrokerUnavailable(f"rabbitmq: {exc!r}") from exc
-        raise AssertionError("unreachable")
-
-    async def close(self) -> None:
-        async with self._lock:
-            await self._close_unlocked()
-
-    async def _close_unlocked(self) -> None:
-        connection, self._connection, self._channel, self._exchange = self._connection, None, None, None
-        if connection is not None:
-            try:
-                await connection.close()
-            except Exception as exc:  # closing a broken connection: nothing left to save
-                log.debug("replay connection close failed: %r", exc)
 
 
 def encode_cursor(row: Doc) -> str:

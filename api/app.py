@@ -1,8 +1,9 @@
 """The FastAPI app factory: ingest, orgs, webhooks, event types, deliveries and health, behind
 one body-size cap.
 
-Settings objects come in (tests pass their own topic and database names); a producer and a
-database may be injected, otherwise the app makes its own and closes them on shutdown.
+Its settings come in one `ApiConfig` (tests pass their own topic and database names); a
+producer and a database may be injected, otherwise the app makes its own and closes them on
+shutdown.
 `/metrics` belongs to observability: pass its router in `extra_routers` and an `ApiHooks`.
 """
 
@@ -11,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -24,25 +26,18 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters import mongo
-from adapters.api import deliveries, errors, event_types, ingest, orgs, webhooks
-from adapters.api.auth import AdminAuth, KeyAuth
-from adapters.api.context import ApiContext, ApiHooks, EventProducer, NoHooks
-from adapters.api.deliveries import Replayer
-from adapters.api.event_types import EventSchemas
-from adapters.api.fastpath import ApiApp
-from adapters.api.limits import BodyLimit
+from adapters.dead_letters import Replayer
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
+from api import deliveries, errors, event_types, ingest, orgs, webhooks
+from api.auth import AdminAuth, KeyAuth
+from api.config import ApiConfig
+from api.context import ApiContext, ApiHooks, EventProducer, NoHooks
+from api.fastpath import ApiApp
+from api.limits import BodyLimit
+from api.schema_cache import EventSchemas
 from core.errors import BrokerUnavailable
-from core.settings import (
-    AdminSettings,
-    ApiSettings,
-    DeliverySettings,
-    KafkaSettings,
-    MongoSettings,
-    RabbitSettings,
-)
 from core.ssrf import Guard
 
 log = logging.getLogger(__name__)
@@ -74,46 +69,38 @@ class Health(BaseModel):
 
 
 def create_app(
-    api: ApiSettings | None = None,
-    kafka: KafkaSettings | None = None,
-    mongo_settings: MongoSettings | None = None,
-    admin: AdminSettings | None = None,
+    config: ApiConfig,
     *,
     producer: EventProducer | None = None,
     db: AsyncDatabase[Doc] | None = None,
     hooks: ApiHooks | None = None,
     extra_routers: Sequence[APIRouter] = (),
     fast_ingest_path: bool = True,
-    rabbit: RabbitSettings | None = None,
-    delivery: DeliverySettings | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> ApiApp:
-    """The app. `rabbit` is where replays are published; `delivery` supplies the SSRF allowlist
-    that webhook URLs are checked against when written (the delivery workers' own)."""
-    api = api or ApiSettings()
-    kafka = kafka or KafkaSettings()
-    mongo_settings = mongo_settings or MongoSettings()
-    admin = admin or AdminSettings()
+    """`clock` times the in-process caches (API keys, event-type schemas)."""
+    api = config.api
     owned_producer = producer is None
     owned_db = db is None
-    the_producer: EventProducer = producer if producer is not None else AsyncProducer(kafka)
-    the_db = db if db is not None else mongo.database(mongo_settings)
+    the_producer: EventProducer = producer if producer is not None else AsyncProducer(config.kafka)
+    the_db = db if db is not None else mongo.database(config.mongo)
     org_repo = OrgRepo(the_db)
     type_repo = EventTypeRepo(the_db)
-    replayer = Replayer(rabbit or RabbitSettings())
+    replayer = Replayer(config.rabbit)
     ctx = ApiContext(
         api=api,
-        kafka=kafka,
+        kafka=config.kafka,
         producer=the_producer,
         db=the_db,
         orgs=org_repo,
-        keys=KeyAuth(org_repo, api.key_cache_s),
-        admin=AdminAuth(admin),
+        keys=KeyAuth(org_repo, api.key_cache_s, clock),
+        admin=AdminAuth(config.admin),
         hooks=hooks or NoHooks(),
         webhooks=WebhookRepo(the_db),
         event_types=type_repo,
         deliveries=DeliveryRepo(the_db),
-        guard=Guard((delivery or DeliverySettings()).ssrf_allowlist),
-        event_schemas=EventSchemas(type_repo, api.event_type_cache_s),
+        guard=Guard(config.delivery.ssrf_allowlist),
+        event_schemas=EventSchemas(type_repo, api.event_type_cache_s, clock),
         replayer=replayer,
     )
 

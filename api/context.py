@@ -4,20 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import Request
 
-from adapters.api.auth import AdminAuth, KeyAuth, Principal
+from adapters.dead_letters import Replayer
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
+from api.auth import AdminAuth, KeyAuth, Principal
+from api.schema_cache import EventSchemas
 from core.settings import ApiSettings, KafkaSettings
 from core.ssrf import Guard
-
-if TYPE_CHECKING:  # both modules import this one
-    from adapters.api.deliveries import Replayer
-    from adapters.api.event_types import EventSchemas
 
 
 class EventProducer(Protocol):

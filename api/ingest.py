@@ -15,10 +15,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from adapters.api import errors
-from adapters.api.auth import Principal
-from adapters.api.context import ApiContext
-from adapters.api.errors import MalformedBody
+from api import errors
+from api.auth import Principal
+from api.context import ApiContext
+from api.errors import MalformedBody
 from core.errors import Forbidden, InvalidInput
 from core.ids import event_id
 from core.models import Event, encode_event, rfc3339, utcnow

@@ -12,9 +12,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field
 
-from adapters.api import errors
-from adapters.api.context import ApiContext
 from adapters.repos import public_key
+from api import errors
+from api.context import ApiContext
 from core.models import rfc3339
 
 KEY_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"

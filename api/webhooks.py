@@ -5,9 +5,6 @@ how the rule cache, polling the collection, sees the change within its poll inte
 webhook's secrets are shown by the create call and by `GET /v1/webhooks/{id}/secret` only.
 """
 
-import asyncio
-import socket
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -15,10 +12,11 @@ import orjson
 from fastapi import APIRouter, Body, Depends, Path, Query
 from starlette.responses import Response
 
-from adapters.api import errors
-from adapters.api.auth import Principal
-from adapters.api.context import ApiContext, caller
-from adapters.api.schemas import (
+from adapters.dns import check_url
+from api import errors
+from api.auth import Principal
+from api.context import ApiContext, caller
+from api.schemas import (
     ID_PATTERN,
     MAX_PAGE,
     Rotated,
@@ -31,74 +29,15 @@ from adapters.api.schemas import (
     WebhookPatch,
     page_of,
 )
-from core.errors import BrokerUnavailable, DestinationRefused, InvalidInput, NotFound
-from core.filters import validate_filter
+from core.errors import BrokerUnavailable, InvalidInput, NotFound
 from core.ids import new_id
 from core.models import Secret, Webhook, rfc3339, utcnow
 from core.signing import new_secret
-from core.ssrf import Guard
-from core.validation import validate_event_type_pattern
+from core.validation import check_event_types, check_filter, check_headers
 
-# Set by the platform on every delivery, or meaningful only to one hop of HTTP.
-RESERVED_HEADERS = frozenset(
-    {"content-type", "content-length", "host", "transfer-encoding", "connection", "keep-alive", "te",
-     "trailer", "upgrade"}
-)  # fmt: skip
 ROTATE_TRIES = 5
-MAX_FILTER_BYTES = 16_384
-
-# getaddrinfo cannot be cancelled: a hung lookup keeps its thread after the request gave up, so
-# lookups get a small pool of their own and never starve anything else of threads.
-_DNS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="edp-dns")
 
 WebhookId = Annotated[str, Path(pattern=ID_PATTERN)]
-
-
-def _resolve(host: str, port: int) -> list[str]:
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (UnicodeError, ValueError) as exc:  # IDNA or NUL trouble: the name cannot resolve
-        raise OSError(str(exc)) from None
-    return [str(info[4][0]) for info in infos]
-
-
-async def check_url(guard: Guard, url: str, timeout_s: float) -> None:
-    """The SSRF guard on `url`, resolving its host off the event loop, bounded in time."""
-    loop = asyncio.get_running_loop()
-    try:
-        await asyncio.wait_for(loop.run_in_executor(_DNS, guard.check_url, url, _resolve), timeout_s)
-    except TimeoutError:
-        raise DestinationRefused("url", f"the host did not resolve within {timeout_s:g} s") from None
-
-
-def check_event_types(patterns: list[str]) -> list[str]:
-    for i, pattern in enumerate(patterns):
-        validate_event_type_pattern(pattern, f"event_types.{i}")
-    return list(dict.fromkeys(patterns))
-
-
-def check_headers(headers: dict[str, str]) -> dict[str, str]:
-    seen: set[str] = set()
-    for name in headers:
-        low = name.lower()
-        if low.startswith("webhook-") or low in RESERVED_HEADERS:
-            raise InvalidInput(f"headers.{name}", "is set by the platform and cannot be overridden")
-        if low in seen:
-            raise InvalidInput(f"headers.{name}", "is given twice (header names are case-insensitive)")
-        seen.add(low)
-    return dict(headers)
-
-
-def check_filter(spec: dict[str, Any] | None) -> dict[str, Any] | None:
-    validate_filter(spec)  # InvalidFilter names the offending path: filter.data.x.$where
-    # Every filter lives in every actor's rule snapshot: operands may not be megabytes.
-    try:
-        size = len(orjson.dumps(spec)) if spec else 0
-    except TypeError:  # an integer past 64 bits: neither orjson nor BSON can hold it (was a 500)
-        raise InvalidInput("filter", "numbers must fit in 64 bits") from None
-    if size > MAX_FILTER_BYTES:
-        raise InvalidInput("filter", f"is larger than {MAX_FILTER_BYTES} bytes as JSON")
-    return spec or None
 
 
 def current_secret(webhook: Webhook) -> Secret | None:

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from adapters.api.errors import MalformedBody, PayloadTooLarge, classify, error_body
-from adapters.api.ingest import Ingest
+from api.errors import MalformedBody, PayloadTooLarge, classify, error_body
+from api.ingest import Ingest
 
 Handler = Callable[[str | None, str | None, bytes], Awaitable[bytes]]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from adapters.api.errors import PayloadTooLarge, error_body
+from api.errors import PayloadTooLarge, error_body
 
 
 class BodyLimit:
