@@ -20,9 +20,9 @@ import uvicorn
 import uvloop
 from ray.actor import ActorClass
 
-from actors.priority import normal_priority
+from actors.process import normal_priority, tune_gc
 from adapters import metrics
-from api.app import create_app, tune_gc
+from api.app import create_app
 from api.config import ApiConfig
 from core.logsetup import configure_logging
 

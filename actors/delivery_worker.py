@@ -1,10 +1,12 @@
 """DeliveryWorker: consumes delivery tasks from RabbitMQ and calls the customers' webhooks.
 
-Per message: resolve the webhook from the local rule snapshot, take it through the endpoint's
-gate (core.admission: concurrency cap, rate limit, circuit breaker, pauses), POST the event
-signed per Standard Webhooks, then ack on 2xx, or put the next attempt on a wait queue
-(confirmed) and only then ack, or dead-letter. A message is never acked before its outcome is
-safely recorded on the broker. This class wires those pieces to RabbitMQ, MongoDB and Ray.
+A message holds one webhook's tasks (core.models.TaskBatch). Per task: resolve the webhook from
+the local rule snapshot, take it through the endpoint's gate (core.admission: concurrency cap,
+rate limit, circuit breaker, pauses), POST the event signed per Standard Webhooks; a failed
+attempt's next one, or a task that cannot go now, is put on a wait queue, a last failure is
+dead-lettered. The message is acked once every task of it is done that way, the wait-queue
+writes confirmed: never before its outcome is safely recorded on the broker. This class wires
+those pieces to RabbitMQ, MongoDB and Ray.
 """
 
 from __future__ import annotations
@@ -28,21 +30,22 @@ from adapters.pool_signals import PoolSignals
 from adapters.repos import WebhookRepo
 from adapters.requeue import Requeue
 from core.admission import Admission, Drop, Park, Refusal, before_gate
-from core.delivery import Action, Decision, HttpResult, attempt_row, decide, parked, retried
+from core.delivery import Action, Decision, HttpResult, Later, attempt_row, decide, parked, retried
 from core.gates import EndpointGate, GateBook
 from core.logsetup import configure_logging
-from core.models import DeliveryTask, Webhook, utcnow
+from core.models import DeliveryTask, Webhook, tasks_of, utcnow
 from core.settings import DeliverySettings, MongoSettings, RabbitSettings
 from core.signing import request_headers
 from core.ssrf import Guard
 
 from .loop import SessionActor
-from .priority import normal_priority
+from .process import normal_priority, tune_gc
 from .snapshot import SnapshotFollower
 
 log = logging.getLogger(__name__)
 
 STATS = ("success", "retry", "dead", "dropped", "parked", "errors", "in_flight")
+TICK_S = 1.0  # the session's housekeeping (gauges, signals to forget); rules arrive by themselves
 PRUNE_EVERY_S = 30.0  # forget ended pauses and disables the snapshot has caught up with
 
 
@@ -57,7 +60,7 @@ class DeliveryWorker(SessionActor):
         mongo: MongoSettings,
         settings: DeliverySettings,
         rule_cache: str,
-        snapshot_poll_s: float = 0.25,
+        snapshot_wait_s: float = 5.0,
         namespace: str | None = None,
     ) -> None:
         normal_priority()
@@ -67,7 +70,7 @@ class DeliveryWorker(SessionActor):
         self._mongo = mongo
         self._settings = settings
         self._guard = Guard(settings.ssrf_allowlist)
-        self._follower = SnapshotFollower(rule_cache, snapshot_poll_s, namespace)
+        self._follower = SnapshotFollower(rule_cache, snapshot_wait_s, namespace)
         self._rng = random.Random()
         self._book = GateBook.for_worker(settings, pool_size, index)
         self._admission = Admission(self._book, self._follower.get)
@@ -86,19 +89,22 @@ class DeliveryWorker(SessionActor):
         self._attempts = AttemptLog(mongo, self._mongo.database, s.attempt_flush_s, s.attempt_batch)
         connection = await rabbit.connect(self._rabbit, f"edp-delivery-{self.index}")
         self._http = http_delivery.session(s, self._guard)
+        following: asyncio.Task[None] | None = None
         try:
             channels = await rabbit.consumer_channels(connection, self._rabbit, s.prefetch)
             self._requeue = Requeue(channels.topology, self._rabbit, db[DEAD_LETTERS])
             await self._signals.open(channels.consume, self._rabbit)
-            await self._follower.refresh(force=True)
+            await self._follower.refresh()
+            following = self._follower.follow()
             self._attempts.start()
             work = await channels.consume.get_queue(self._rabbit.queue)
+            tune_gc()
             await work.consume(self._on_message)
             self._ready.set()
             log.info("delivery=%d consuming queue=%s prefetch=%d", self.index, work.name, s.prefetch)
             due: dict[str, float] = {}
             while not self._stop.is_set() and not channels.closed.done():
-                await asyncio.sleep(self._follower.interval)
+                await asyncio.sleep(TICK_S)
                 if channels.any_closed:
                     # The broker closed a channel (not the connection): nothing would arrive on
                     # it again, yet the actor would look ready. A new session reopens both.
@@ -108,6 +114,8 @@ class DeliveryWorker(SessionActor):
                 raise ConnectionError("rabbitmq connection closed")
         finally:
             self._ready.clear()
+            if following is not None:
+                following.cancel()
             await connection.close()
             if self._inflight:
                 await asyncio.wait(list(self._inflight), timeout=s.total_timeout_s)
@@ -117,7 +125,6 @@ class DeliveryWorker(SessionActor):
 
     async def _tick(self, connection: AbstractConnection, due: dict[str, float]) -> None:
         """The session's housekeeping between messages: rules, gauges, forgetting old signals."""
-        await self._follower.refresh()
         now = time.time()
         metrics.delivery_state(in_flight=len(self._inflight), circuits_open=self._book.circuits_open())
         self._follower.report("delivery")
@@ -137,13 +144,23 @@ class DeliveryWorker(SessionActor):
 
     # -- one message -----------------------------------------------------------------------
     async def _handle(self, message: AbstractIncomingMessage) -> None:
-        self.stats["in_flight"] += 1
+        tasks: list[DeliveryTask] = []
         try:
-            task: DeliveryTask = orjson.loads(message.body)
-            await self._deliver(task)
-            await message.ack()
+            tasks = tasks_of(orjson.loads(message.body))
+            self.stats["in_flight"] += len(tasks)
+            later: Later = []  # what goes to a wait queue
+            if len(tasks) == 1:
+                await self._deliver(tasks[0], later)
+            else:
+                done = await asyncio.gather(*(self._deliver(t, later) for t in tasks), return_exceptions=True)
+                failed = [r for r in done if isinstance(r, BaseException)]
+                if failed:
+                    raise failed[0]
+            if later:
+                await self._requeue.later(later)
+            await message.ack()  # every task of it delivered, on a wait queue or dead-lettered
         except Exception as exc:
-            # Leave it unacked-then-requeued: the broker hands it out again.
+            # Leave it unacked-then-requeued: the broker hands it out again, every task of it.
             self.stats["errors"] += 1
             if message.channel.is_closed:
                 # The connection is gone: the broker requeues every unacked message by itself,
@@ -156,26 +173,32 @@ class DeliveryWorker(SessionActor):
             with contextlib.suppress(Exception):  # closed meanwhile: same as above
                 await message.nack(requeue=True)
         finally:
-            self.stats["in_flight"] -= 1
+            self.stats["in_flight"] -= len(tasks)
 
-    async def _deliver(self, task: DeliveryTask) -> None:
-        webhook = await self._webhook(task)
+    async def _deliver(self, task: DeliveryTask, later: Later) -> None:
+        webhook = self._follower.get(task["webhook_id"])
         refused: Refusal | None = before_gate(task, webhook, time.time(), self._book)
         if refused is None:
             assert webhook is not None
             refused = await self._admission.through(
-                task, webhook, lambda wh, gate: self._attempt(task, wh, gate)
+                task, webhook, lambda wh, gate: self._attempt(task, wh, gate, later)
             )
         if isinstance(refused, Park):
             self.stats["parked"] += 1
             metrics.delivery_attempt("parked")
-            await self._requeue.later(
-                parked(task, refused.delay, time.time(), congested=refused.congested), refused.delay
+            later.append(
+                (parked(task, refused.delay, time.time(), congested=refused.congested), refused.delay)
             )
         elif isinstance(refused, Drop):
             self._drop(task, refused.reason)
 
-    async def _attempt(self, task: DeliveryTask, webhook: Webhook, gate: EndpointGate) -> None:
+    async def _attempt(
+        self,
+        task: DeliveryTask,
+        webhook: Webhook,
+        gate: EndpointGate,
+        later: Later,
+    ) -> None:
         result = await self._post(task, webhook)
         schedule = webhook.retry_schedule or self._settings.schedule
         decision = decide(
@@ -198,7 +221,7 @@ class DeliveryWorker(SessionActor):
             metrics.delivered(task["event"]["timestamp"])
         if decision.action is Action.RETRY:
             assert decision.delay is not None
-            await self._requeue.later(retried(task, decision.delay, time.time()), decision.delay)
+            later.append((retried(task, decision.delay, time.time()), decision.delay))
             metrics.retry_scheduled()
         elif decision.action is Action.DEAD:
             await self._requeue.dead(task, decision.reason)
@@ -225,13 +248,6 @@ class DeliveryWorker(SessionActor):
         self._book.heard_disable(webhook.id, webhook.version + 1)  # what the write below makes
         await self._signals.disabled(webhook.id, webhook.version + 1)
         await self._webhooks.disable(webhook.id, reason)
-
-    async def _webhook(self, task: DeliveryTask) -> Webhook | None:
-        wh = self._follower.get(task["webhook_id"])
-        if wh is None:
-            await self._follower.refresh()
-            wh = self._follower.get(task["webhook_id"])
-        return wh
 
     # -- Ray-facing ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

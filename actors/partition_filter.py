@@ -27,7 +27,7 @@ from core.rules import RuleSnapshot
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
 from .loop import SessionActor
-from .priority import normal_priority
+from .process import normal_priority, tune_gc
 from .snapshot import SnapshotFollower
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class PartitionFilter(SessionActor):
         self._kafka = kafka
         self._rabbit = rabbit_settings
         self._settings = settings
-        self._follower = SnapshotFollower(rule_cache, settings.snapshot_poll_s, namespace)
+        self._follower = SnapshotFollower(rule_cache, settings.snapshot_wait_s, namespace)
         self.stats: dict[str, float] = {
             "events": 0,
             "tasks": 0,
@@ -76,10 +76,12 @@ class PartitionFilter(SessionActor):
         consumer = self._consumer(name)
         producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
         connection = await rabbit.connect(self._rabbit, name)
+        following: asyncio.Task[None] | None = None
         try:
             channel = await rabbit.confirm_channel(connection)
             topology = await rabbit.declare(channel, self._rabbit)
-            snapshot = await self._follower.refresh(force=True)
+            snapshot = await self._follower.refresh()
+            following = self._follower.follow()
             kafka_io.assign(consumer, self._kafka.topic, self.partitions)
             log.info(
                 "filter=%d assigned topic=%s partitions=%s rules_version=%d",
@@ -88,25 +90,32 @@ class PartitionFilter(SessionActor):
                 self.partitions,
                 snapshot.version,
             )
+            tune_gc()
             self._ready.set()
             prefix = self._kafka.derived_prefix if producer is not None else None
             watch = PartitionWatch(self._settings.stall_timeout_s)
             next_check = time.monotonic() + self._settings.stall_check_s
+            next_gauges = 0.0
             while not self._stop.is_set():
                 records = await loop.run_in_executor(
-                    None, consumer.consume, self._settings.poll_batch, self._settings.poll_timeout_s
+                    None, kafka_io.take, consumer, self._settings.poll_batch, self._settings.poll_timeout_s
                 )
-                if time.monotonic() >= next_check:
+                now = time.monotonic()
+                if now >= next_check:
                     await self._check_progress(consumer, watch)
                     next_check = time.monotonic() + self._settings.stall_check_s
-                snapshot = await self._follower.refresh()
-                metrics.filter_lag(consumer, self._kafka.topic, self.partitions)
-                self._follower.report("filter")
+                snapshot = self._follower.snapshot
+                if now >= next_gauges:  # gauges once a second, not once a batch
+                    next_gauges = now + 1.0
+                    metrics.filter_lag(consumer, self._kafka.topic, self.partitions)
+                    self._follower.report("filter")
                 if not records:
                     continue
                 await self._batch(records, snapshot, topology.exchange, consumer, producer, prefix)
         finally:
             self._ready.clear()
+            if following is not None:
+                following.cancel()
             await connection.close()
             _close_in_background(consumer, self.index)
             if producer is not None:
@@ -130,11 +139,10 @@ class PartitionFilter(SessionActor):
         errors = [r for r in records if r.error() is not None]
         if errors:
             raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
-        plan = plan_batch(records, snapshot, time.time(), prefix)
-        with metrics.publishing(len(plan.tasks)):
+        plan = plan_batch(records, snapshot, time.time(), prefix, self._settings.max_tasks_per_message)
+        with metrics.publishing(len(plan.messages)):
             await rabbit.publish_confirmed(
-                exchange,
-                ((t.routing_key, rabbit.message(t.body, t.delivery_id)) for t in plan.tasks),
+                exchange, ((m.routing_key, rabbit.message(m.body, m.message_id)) for m in plan.messages)
             )
         if producer is not None and plan.derived:
             await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
@@ -143,14 +151,14 @@ class PartitionFilter(SessionActor):
             log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)
         s = self.stats
         s["events"] += plan.events
-        s["tasks"] += len(plan.tasks)
+        s["tasks"] += plan.tasks
         s["derived"] += len(plan.derived)
         s["invalid"] += plan.invalid
         s["batches"] += 1
         s["last_batch_s"] = time.perf_counter() - started
         metrics.filter_batch(
             events=plan.events,
-            matches=len(plan.tasks),
+            matches=plan.tasks,
             invalid=plan.invalid,
             derived=len(plan.derived),
             seconds=s["last_batch_s"],

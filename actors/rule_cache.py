@@ -1,9 +1,11 @@
 """RuleCache: a named, detached actor mirroring MongoDB's `webhooks` collection.
 
-FerretDB has no change streams, so the cache polls an index on `updated_at` (looking back
-`overlap_s` to catch writes committed slightly out of timestamp order) and reloads everything
-every `full_reload_s`. Where the server has change streams (MongoDB replica set), polling still
-runs; it is cheap and it is the one path that is tested here.
+FerretDB has no change streams, so the cache polls `updated_at` (looking back `overlap_s` to
+catch writes committed slightly out of timestamp order) and reloads everything every
+`full_reload_s`. Readers long-poll it (`changes_since` with `wait_s`): a change reaches them as
+soon as a poll sees it. It is a threaded actor (cluster.remote), one thread per waiting reader.
+Where the server has change streams (MongoDB replica set), polling still runs; it is cheap and it
+is the one path that is tested here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
-from actors.priority import normal_priority
+from actors.process import normal_priority
 from adapters import metrics
 from adapters import mongo as mongo_clients
 from adapters.mongo import WEBHOOKS
@@ -37,6 +39,7 @@ class RuleCache:
         self._coll = self._client[mongo.database][WEBHOOKS]
         self._mirror = RuleMirror()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)  # long polls wait on it (changes_since)
         self._stop = threading.Event()
         self._loaded = threading.Event()
         self._last_poll = 0.0
@@ -58,8 +61,10 @@ class RuleCache:
                 else:
                     docs = list(self._coll.find({"updated_at": {"$gte": since}}))
                 webhooks = [Webhook.from_doc(d) for d in docs]
-                with self._lock:
+                with self._changed:
                     changed = self._mirror.apply(webhooks, full=full)
+                    if changed:
+                        self._changed.notify_all()
                 if changed:
                     log.info(
                         "rules version=%d webhooks=%d full=%s",
@@ -81,14 +86,18 @@ class RuleCache:
             )
             self._stop.wait(max(0.0, self._settings.poll_interval_s - (time.monotonic() - started)))
 
-    def changes_since(self, epoch: str | None, version: int) -> Changes | None:
+    def changes_since(self, epoch: str | None, version: int, wait_s: float = 0.0) -> Changes | None:
+        """What changed since the reader's (epoch, version); with `wait_s`, a long poll: the answer
+        comes as soon as something changes, or after `wait_s` as None ("no change")."""
         # Until the first poll succeeds the mirror is empty, which is not "no webhooks": handing it
         # out would make every reader match nothing, and the filters would commit past events
         # they never published (a cache restarted while MongoDB is down lost them all). None
         # keeps each reader's current snapshot; a reader without one waits (SnapshotFollower).
-        if not self._loaded.wait(timeout=30):
+        if not self._loaded.wait(timeout=max(wait_s, 30.0)):
             return None
-        with self._lock:
+        with self._changed:
+            mirror = self._mirror
+            self._changed.wait_for(lambda: (epoch, version) != (mirror.epoch, mirror.version), wait_s)
             return self._mirror.changes_since(epoch, version)
 
     def status(self) -> dict[str, Any]:

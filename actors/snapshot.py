@@ -1,8 +1,14 @@
-"""Keeps a local RuleSnapshot in step with the RuleCache actor: one small Ray call per interval,
-never one per event."""
+"""Keeps a local RuleSnapshot in step with the RuleCache actor, never with a call per event.
+
+One long poll at a time in the background: the rule cache answers as soon as its version moves
+(or after `wait_s` with "no change"), so a change reaches every follower within the cache's own
+poll of MongoDB, and a quiet platform makes one small Ray call per follower per `wait_s`
+instead of several a second.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -18,17 +24,18 @@ from core.rules import RuleSnapshot
 
 log = logging.getLogger(__name__)
 
+RETRY_S = 1.0  # after a failed long poll (the cache restarting, say), ask again this soon
+
 
 class SnapshotFollower:
     """Follows the rule cache by name, so a rule cache recreated by the supervisor is found again."""
 
-    def __init__(self, rule_cache: str, interval_s: float, namespace: str | None = None) -> None:
+    def __init__(self, rule_cache: str, wait_s: float, namespace: str | None = None) -> None:
         self._name = rule_cache
         self._namespace = namespace
         self._cache: Any = None
-        self.interval = interval_s
+        self.wait_s = wait_s
         self._epoch: str | None = None
-        self._next = 0.0
         self.snapshot = RuleSnapshot(version=0, webhooks={})
         self.refreshed_at = 0.0
 
@@ -58,19 +65,36 @@ class SnapshotFollower:
         self.refreshed_at = time.time()
         return self.snapshot
 
-    async def refresh(self, force: bool = False) -> RuleSnapshot:
-        now = time.monotonic()
-        if not force and now < self._next:
-            return self.snapshot
-        self._next = now + self.interval
+    async def refresh(self) -> RuleSnapshot:
+        """Ask now, answered at once. Raises BrokerUnavailable while the cache has no rules loaded
+        yet (nothing to match with: a session must not start on an empty snapshot)."""
+        snapshot = self.apply(await self._ask(0.0))
+        if self._epoch is None:
+            raise BrokerUnavailable(f"rule cache {self._name} has no rules loaded yet")
+        return snapshot
+
+    def follow(self) -> asyncio.Task[None]:
+        """Keep the snapshot current from now on, on the running loop (cancel the task to stop)."""
+        return asyncio.get_running_loop().create_task(self._follow(), name=f"follow-{self._name}")
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                self.apply(await self._ask(self.wait_s))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the cache restarting or gone: keep the snapshot, ask again
+                log.warning("rule snapshot not refreshed cache=%s error=%r", self._name, exc)
+                await asyncio.sleep(RETRY_S)
+
+    async def _ask(self, wait_s: float) -> Changes | None:
         if self._cache is None:
             self._cache = ray.get_actor(self._name, namespace=self._namespace)
         try:
-            changes = await self._cache.changes_since.remote(self._epoch, self.snapshot.version)
+            changes: Changes | None = await self._cache.changes_since.remote(
+                self._epoch, self.snapshot.version, wait_s
+            )
+            return changes
         except ActorDiedError:
             self._cache = None  # gone for good: look the name up again next time
             raise
-        snapshot = self.apply(changes)
-        if self._epoch is None:  # the cache has not loaded the rules yet: nothing to match with
-            raise BrokerUnavailable(f"rule cache {self._name} has no rules loaded yet")
-        return snapshot

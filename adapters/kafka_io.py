@@ -45,6 +45,20 @@ def assign(c: _Consumer, topic: str, partitions: Iterable[int]) -> None:
     c.assign([TopicPartition(topic, p) for p in partitions])
 
 
+def take(c: _Consumer, max_records: int, timeout_s: float) -> list[Message]:
+    """What the consumer holds now, up to `max_records`, waiting up to `timeout_s` for the first.
+
+    `Consumer.consume(n, timeout)` waits until it has n records or the timeout passes, so with a
+    trickle of events every record would wait out the timeout (a latency floor of up to
+    `timeout_s`). Here the wait ends with the first record, and the rest is what librdkafka has
+    already fetched: batches are as large as the load makes them, latency stays a fetch.
+    """
+    first = c.poll(timeout_s)
+    if first is None:
+        return []
+    return [first, *c.consume(max_records - 1, 0)] if max_records > 1 else [first]
+
+
 def commit(c: _Consumer, topic: str, offsets: Mapping[int, int]) -> None:
     """Asynchronous on purpose: a synchronous commit in flight while the broker restarts can
     wait forever (confluent-kafka-python#1801; the chaos suite's Kafka restart froze a filter

@@ -44,11 +44,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("updated_at", ASCENDING)], name="updated_at"),
         IndexModel([("org", ASCENDING), ("_id", ASCENDING)], name="org_id"),
     ],
+    # What the queries need on MongoDB: one org's attempts newest first, per webhook, per
+    # delivery, per event. No index of its own on `at`: retention deletes by `_id`, which is
+    # ordered by time (core.ids).
     ATTEMPTS: [
         IndexModel([("org", ASCENDING), ("webhook_id", ASCENDING), ("at", ASCENDING)], name="org_webhook_at"),
         IndexModel([("delivery_id", ASCENDING)], name="delivery_id"),
         IndexModel([("event_id", ASCENDING)], name="event_id"),
-        IndexModel([("at", ASCENDING)], name="at"),
         # GET /v1/attempts without a webhook filter: one org's newest first.
         IndexModel([("org", ASCENDING), ("at", DESCENDING)], name="org_at"),
     ],
@@ -76,24 +78,50 @@ def sync_database(settings: MongoSettings, mongo: MongoClient[Doc] | None = None
     return (mongo or sync_client(settings))[settings.database]
 
 
+# FerretDB v1 (SQLite) answers every query but a lone `_id` equality by reading the whole
+# collection and filtering and sorting in Go (its SQLite backend pushes nothing else down; see
+# docs/architecture.md). It still keeps every index up to date on every write, about 10 us of
+# its CPU per index per row, for nothing. So against FerretDB only the unique indexes are made
+# (SQLite enforces those), and our own other indexes are dropped if an earlier version made
+# them; MongoDB gets them all.
+#
 # One index per call, and only the missing ones: FerretDB 1.24 drops the connection (a panic on
 # its side) when one createIndexes call repeats several indexes that already exist.
 
 
+def reads_indexes(build_info: Doc) -> bool:
+    """Whether the server behind `buildInfo` uses secondary indexes for queries."""
+    return "ferretdbVersion" not in build_info
+
+
+def _wanted(model: IndexModel, secondary: bool) -> bool:
+    return secondary or bool(model.document.get("unique"))
+
+
 def ensure_indexes(db: Database[Doc]) -> None:
     """Create the indexes every component relies on; a no-op when they exist."""
+    secondary = reads_indexes(db.client.admin.command("buildInfo"))
     for name, models in INDEXES.items():
         existing = db[name].index_information()
         for model in models:
-            if model.document["name"] not in existing:
+            index = model.document["name"]
+            if not _wanted(model, secondary):
+                if index in existing:
+                    db[name].drop_index(index)
+            elif index not in existing:
                 db[name].create_indexes([model])
 
 
 async def ensure_indexes_async(db: AsyncDatabase[Doc]) -> None:
+    secondary = reads_indexes(await db.client.admin.command("buildInfo"))
     for name, models in INDEXES.items():
         existing = await db[name].index_information()
         for model in models:
-            if model.document["name"] not in existing:
+            index = model.document["name"]
+            if not _wanted(model, secondary):
+                if index in existing:
+                    await db[name].drop_index(index)
+            elif index not in existing:
                 await db[name].create_indexes([model])
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.database import Database
 
 from adapters.dead_letters import DEAD_LETTERS
 from adapters.mongo import ATTEMPTS, WEBHOOKS
+from core.ids import floor_id
 from core.models import utcnow
 from core.settings import RetentionSettings
 
@@ -18,7 +19,11 @@ def purge(db: Database[dict[str, Any]], settings: RetentionSettings) -> dict[str
     # A tombstone must outlive every reader's polling overlap, or a slow reader would miss the
     # delete; a day is far beyond that.
     removed = {
-        "attempts": db[ATTEMPTS].delete_many({"at": {"$lt": now - timedelta(days=settings.attempts_days)}}),
+        # By `_id`: attempt ids are ordered by time (core.ids.floor_id), and the primary key is
+        # the one index every server reads.
+        "attempts": db[ATTEMPTS].delete_many(
+            {"_id": {"$lt": floor_id("att", _ms(now, settings.attempts_days))}}
+        ),
         "dead_letters": db[DEAD_LETTERS].delete_many(
             {"dead_at": {"$lt": now - timedelta(days=settings.dead_letters_days)}}
         ),
@@ -27,3 +32,7 @@ def purge(db: Database[dict[str, Any]], settings: RetentionSettings) -> dict[str
         ),
     }
     return {k: v.deleted_count for k, v in removed.items()}
+
+
+def _ms(now: datetime, days_ago: float) -> int:
+    return int((now - timedelta(days=days_ago)).timestamp() * 1000)

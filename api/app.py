@@ -10,7 +10,6 @@ shutdown.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -43,24 +42,7 @@ from core.ssrf import Guard
 log = logging.getLogger(__name__)
 
 READY_TIMEOUT_S = 2.0
-# Young-generation threshold for a serving process (CPython's default is 700 allocations).
-GC_GEN0_THRESHOLD = 50_000
 _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
-
-
-def tune_gc() -> None:
-    """For a process that serves this app, called once after start-up.
-
-    Parsing a 500-event batch allocates thousands of objects, so the default thresholds run a
-    collection every few events and, every so often, a full one over the whole start-up heap
-    (FastAPI, pydantic, pymongo): 17 % of batch-ingest CPU in a profile. Freezing the start-up
-    heap and collecting the young generation less often removes most of that; request objects
-    are short-lived and freed by reference counting anyway.
-    """
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 class Health(BaseModel):

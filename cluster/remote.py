@@ -19,8 +19,10 @@ from actors.rule_cache import RuleCache
 from cluster.supervisor import SupervisorProcess
 
 RESTARTS: dict[str, Any] = {"max_restarts": -1, "max_task_retries": -1}
+# Threaded: every filter and delivery actor keeps one long poll open on it (changes_since).
+RULE_CACHE: dict[str, Any] = {**RESTARTS, "max_concurrency": 64}
 
-RuleCacheActor = ray.remote(**RESTARTS)(RuleCache)
+RuleCacheActor = ray.remote(**RULE_CACHE)(RuleCache)
 FilterActor = ray.remote(**RESTARTS)(PartitionFilter)
 DeliveryActor = ray.remote(**RESTARTS)(DeliveryWorker)
 RetentionActor = ray.remote(**RESTARTS, num_cpus=0)(Retention)

@@ -86,7 +86,7 @@ class Supervisor:
             c.mongo,
             c.delivery,
             self._rules_name,
-            c.filter.snapshot_poll_s,
+            c.filter.snapshot_wait_s,
             c.namespace,
         )
 

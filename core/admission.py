@@ -2,9 +2,11 @@
 
 A task goes when it is due, its webhook is known and enabled, the endpoint is not crowded, one
 of the worker's slots for the endpoint is free and its gate admits it (no pause, breaker
-closed or probing, a token in the bucket). A wait of up to a second is waited here; anything
-longer, or a crowded endpoint, parks the task on a wait queue for about as long as the endpoint
-needs, so it does not hold a prefetch slot that other endpoints need. The decisions are pure;
+closed or probing, a token in the bucket). A healthy endpoint's backlog waits here for its
+slots (core.gates.EndpointGate.crowded); a wait of up to a second for a pause or a token is
+waited here too. Anything longer, an endpoint that lags or stops answering while tasks wait,
+parks the task on a wait queue for about as long as the endpoint needs, so it does not hold a
+prefetch slot that other endpoints need. The decisions are pure;
 the caller does the I/O (`Park` -> a wait queue, `Drop` -> an attempt row).
 """
 
@@ -21,6 +23,7 @@ from core.retry import DUE_NOW_S, nearest_wait_step
 
 UNKNOWN_WEBHOOK_GRACE_S = 10.0  # a webhook the filter just matched may not be in our snapshot yet
 LONGEST_WAIT_HERE_S = 1.0  # longer than this for a pause, an open breaker or a token: park
+SLOT_RECHECK_S = 1.0  # a task waiting for a slot looks again this often whether the endpoint hangs
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,9 @@ class Admission:
         current: Callable[[str], Webhook | None],
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        recheck_s: float = SLOT_RECHECK_S,
     ) -> None:
+        self._recheck_s = recheck_s
         self._book = book
         self._current = current
         self._clock = clock
@@ -93,11 +98,20 @@ class Admission:
     async def through(self, task: DeliveryTask, webhook: Webhook, attempt: Attempt) -> Refusal | None:
         """None once `attempt` ran; a Park or Drop if it did not."""
         gate = self._book.gate(webhook)
-        if gate.crowded():  # do not hold a prefetch slot for an endpoint that lags
+        if gate.crowded(self._clock()):  # do not hold a prefetch slot for an endpoint that lags
             return hold_back(gate, task, self._clock())
         gate.waiting += 1
         try:
-            await gate.slots.acquire()
+            while True:
+                try:
+                    await asyncio.wait_for(gate.slots.acquire(), self._recheck_s)
+                    break
+                except TimeoutError:
+                    # Waiting while the endpoint stopped answering: its calls will take the full
+                    # timeout each, so this task goes to a wait queue rather than hold a slot
+                    # of the prefetch for that long.
+                    if gate.stalled(self._clock()):
+                        return hold_back(gate, task, self._clock())
         finally:
             gate.waiting -= 1
         try:

@@ -72,8 +72,11 @@ def decide(
 
 
 def attempt_row(task: DeliveryTask, result: HttpResult, decision: Decision, now: float) -> Attempt:
-    """The attempt log's row for one attempt (or for a task dropped without one)."""
-    return {
+    """The attempt log's row for one attempt (or for a task dropped without one).
+
+    Fields that are empty are left out, not stored as null: the log's database charges by the
+    byte (readers default them), and most rows are plain successes."""
+    row: Attempt = {
         "_id": new_id("att", int(now * 1000)),
         "delivery_id": task["delivery_id"],
         "event_id": task["event"]["id"],
@@ -82,12 +85,21 @@ def attempt_row(task: DeliveryTask, result: HttpResult, decision: Decision, now:
         "attempt": task["attempt"],
         "status_code": result.status,
         "outcome": decision.action.value,
-        "error": result.error,
         "latency_ms": round(result.latency_ms, 3),
-        "response_excerpt": result.excerpt,
         "at": datetime.fromtimestamp(now, UTC),
-        "next_attempt_at": utc(now + decision.delay) if decision.delay is not None else None,
     }
+    if result.error is not None:
+        row["error"] = result.error
+    if result.excerpt:
+        row["response_excerpt"] = result.excerpt
+    if decision.delay is not None:
+        row["next_attempt_at"] = datetime.fromtimestamp(now + decision.delay, UTC)
+    return row
+
+
+# What a message's tasks leave for the wait queues: (task, seconds until it is due), published
+# together before the message is acked (adapters.requeue.Requeue.later).
+Later = list[tuple[DeliveryTask, float]]
 
 
 def retried(task: DeliveryTask, delay: float, now: float) -> DeliveryTask:
@@ -106,7 +118,3 @@ def parked(task: DeliveryTask, delay: float, now: float, *, congested: bool = Fa
         task["parks"] = task.get("parks", 0) + 1
     task["not_before"] = now + delay
     return task
-
-
-def utc(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, UTC)

@@ -55,8 +55,20 @@ class EndpointGate:
         """When a call last came back, whatever its outcome."""
         return self._done[-1] if self._done else None
 
-    def crowded(self) -> bool:
-        return self.concurrency == 0 or self.waiting >= self.max_waiting
+    def crowded(self, now: float) -> bool:
+        """Too much is queued here for the endpoint to take it soon: the next task is parked on a
+        wait queue rather than held. A few queued behind the slots always wait; beyond that, a
+        healthy endpoint's backlog waits here (it costs nothing within prefetch) while the
+        endpoint visibly drains it within MAX_QUEUED_S. A stalled endpoint, or one with no
+        evidence yet, gets no more than the few."""
+        if self.concurrency == 0:
+            return True
+        if self.waiting < self.max_waiting:
+            return False
+        if self.stalled(now):
+            return True
+        rate = self._drain_rate(now, stalled=False)
+        return rate is None or (self.waiting + self.in_flight) / rate > MAX_QUEUED_S
 
     def stalled(self, now: float) -> bool:
         """Calls on the wire and nothing back for a second: taken to be hanging."""
@@ -122,6 +134,8 @@ class EndpointGate:
 
 
 MAX_PARK_S = 300.0
+# A healthy endpoint's backlog waits in memory while it drains within this (see `crowded`).
+MAX_QUEUED_S = 1.0
 
 
 def pool_share(total: int, pool: int, index: int) -> int:

@@ -35,6 +35,12 @@ def new_id(prefix: str, now_ms: int | None = None) -> str:
     return f"{prefix}_{_b32(ms.to_bytes(6, 'big') + os.urandom(10))}"
 
 
+def floor_id(prefix: str, at_ms: int) -> str:
+    """The smallest `new_id(prefix)` made at or after `at_ms`: ids below it are older, so a range
+    on the id is a range in time (retention deletes old attempts by their primary key)."""
+    return f"{prefix}_{_b32(at_ms.to_bytes(6, 'big') + bytes(10))}"
+
+
 def stable_id(prefix: str, *parts: str) -> str:
     """The same parts always give the same id (idempotency keys, delivery ids)."""
     digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).digest()

@@ -143,8 +143,26 @@ class DeliveryTask(TypedDict):
     parks: NotRequired[int]  # times parked since the last attempt because the endpoint was busy
 
 
+class TaskBatch(TypedDict):
+    """RabbitMQ message body: the tasks of one webhook from one Kafka batch (or one wait-queue
+    step), in the order their events were accepted. One message, one confirm and one ack for
+    all of them: the brokers charge per message, not per byte. The consumer acks it once every
+    task in it has a safe outcome (delivered, on a wait queue, or dead-lettered)."""
+
+    webhook_id: str
+    tasks: list[DeliveryTask]
+
+
+def tasks_of(body: Any) -> list[DeliveryTask]:
+    """The tasks of a message body: a TaskBatch, or one DeliveryTask as written before batches
+    (still in wait queues and dead letters after an upgrade)."""
+    if isinstance(body, dict) and "tasks" in body:
+        return list(body["tasks"])
+    return [body]
+
+
 class Attempt(TypedDict):
-    """One row of the attempt log (MongoDB `attempts`)."""
+    """One row of the attempt log (MongoDB `attempts`); empty fields are left out."""
 
     _id: str
     delivery_id: str
@@ -154,8 +172,8 @@ class Attempt(TypedDict):
     attempt: int
     status_code: int | None
     outcome: str  # success | retry | dead | dropped
-    error: str | None
+    error: NotRequired[str]  # an error class when there was no HTTP status (timeout, connect ...)
     latency_ms: float
-    response_excerpt: str
+    response_excerpt: NotRequired[str]  # the start of the response body, when there was one
     at: datetime
-    next_attempt_at: datetime | None
+    next_attempt_at: NotRequired[datetime]  # when the next attempt is due, if there is one

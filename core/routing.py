@@ -1,8 +1,9 @@
 """What the filter stage does with one polled batch, as a pure function.
 
-Given Kafka records and a rule snapshot, `plan_batch` says which delivery tasks to publish,
-which copies to produce to derived per-type topics, and which offsets may be committed once
-all of that is confirmed. The actor around it only does the I/O.
+Given Kafka records and a rule snapshot, `plan_batch` says which delivery tasks to publish (one
+message per webhook per batch: core.models.TaskBatch), which copies to produce to derived
+per-type topics, and which offsets may be committed once all of that is confirmed. The actor
+around it only does the I/O.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import orjson
 
 from core.errors import InvalidInput
 from core.ids import delivery_id
-from core.models import DeliveryTask
+from core.models import DeliveryTask, TaskBatch
 from core.rules import RuleSnapshot
 from core.validation import EVENT_TYPE_RE, validate_event_type
 
@@ -35,20 +36,24 @@ class KafkaRecord(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingTask:
+class OutgoingMessage:
+    """One RabbitMQ message: a TaskBatch of one webhook's tasks."""
+
     routing_key: str
-    delivery_id: str
+    message_id: str  # the first task's delivery id: what the broker's tools show
     body: bytes
+    tasks: int
 
 
 @dataclass
 class BatchPlan:
-    tasks: list[OutgoingTask] = field(default_factory=list)
+    messages: list[OutgoingMessage] = field(default_factory=list)
     derived: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     # partition -> next offset to consume (last seen + 1): Kafka's commit convention.
     commit: dict[int, int] = field(default_factory=dict)
     events: int = 0
     invalid: int = 0
+    tasks: int = 0
 
 
 def parse_event(value: bytes | None) -> dict[str, Any] | None:
@@ -68,16 +73,15 @@ def parse_event(value: bytes | None) -> dict[str, Any] | None:
     return event
 
 
-def task_body(event: dict[str, Any], webhook_id: str, dlv_id: str, now: float) -> bytes:
-    task: DeliveryTask = {
-        "delivery_id": dlv_id,
+def new_task(event: dict[str, Any], webhook_id: str, now: float) -> DeliveryTask:
+    return {
+        "delivery_id": delivery_id(event["id"], webhook_id),
         "event": event,  # type: ignore[typeddict-item]
         "webhook_id": webhook_id,
         "attempt": 1,
         "first_attempt_at": now,
         "not_before": 0.0,
     }
-    return orjson.dumps(task)
 
 
 def plan_batch(
@@ -85,8 +89,12 @@ def plan_batch(
     snapshot: RuleSnapshot,
     now: float,
     derived_prefix: str | None,
+    max_tasks_per_message: int = 100,
 ) -> BatchPlan:
+    """Every matching webhook's tasks, grouped per webhook into messages of at most
+    `max_tasks_per_message`, each in the order of its records (Kafka order within a partition)."""
     plan = BatchPlan()
+    per_webhook: dict[str, tuple[str, list[DeliveryTask]]] = {}
     for rec in records:
         partition, offset = rec.partition(), rec.offset()
         if partition is not None and offset is not None:
@@ -101,10 +109,19 @@ def plan_batch(
         plan.events += 1
         if derived_prefix is not None and value is not None:
             plan.derived.append((derived_topic(derived_prefix, event["type"]), rec.key(), value))
-        routing_key = f"org.{event['org']}"
         for webhook in snapshot.match(event):
-            dlv = delivery_id(event["id"], webhook.id)
-            plan.tasks.append(OutgoingTask(routing_key, dlv, task_body(event, webhook.id, dlv, now)))
+            group = per_webhook.get(webhook.id)
+            if group is None:
+                group = per_webhook[webhook.id] = (f"org.{event['org']}", [])
+            group[1].append(new_task(event, webhook.id, now))
+    for webhook_id, (routing_key, tasks) in per_webhook.items():
+        plan.tasks += len(tasks)
+        for i in range(0, len(tasks), max_tasks_per_message):
+            chunk = tasks[i : i + max_tasks_per_message]
+            body: TaskBatch = {"webhook_id": webhook_id, "tasks": chunk}
+            plan.messages.append(
+                OutgoingMessage(routing_key, chunk[0]["delivery_id"], orjson.dumps(body), len(chunk))
+            )
     return plan
 
 

@@ -56,8 +56,14 @@ class FilterSettings(BaseSettings):
 
     actors: int = Field(default=2, ge=1)
     poll_batch: int = Field(default=1000, ge=1, le=100_000)
-    poll_timeout_s: float = Field(default=0.05, gt=0)
-    snapshot_poll_s: float = Field(default=0.25, gt=0)
+    # How long a poll waits for the first record when there is none (kafka_io.take returns at
+    # the first one); what bounds the loop's housekeeping when idle.
+    poll_timeout_s: float = Field(default=0.25, gt=0)
+    # Tasks of one webhook from one batch travel in one RabbitMQ message, at most this many.
+    max_tasks_per_message: int = Field(default=100, ge=1, le=10_000)
+    # The longest a long poll of the rule cache waits with no change (then it asks again): a
+    # change itself arrives as soon as the cache sees it (actors/snapshot.py).
+    snapshot_wait_s: float = Field(default=5.0, gt=0)
     # The stall watch (core.progress): how often a filter compares its position in each
     # partition with the broker's high watermark, and how long records may wait unread before
     # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 50 ms).

@@ -50,9 +50,7 @@ def namespaced_config(
         ),
         rabbit=RabbitSettings(exchange=f"t{tag}.webhooks", queue=f"t{tag}.deliveries"),
         mongo=MongoSettings(database=f"t{tag}"),
-        filter=FilterSettings(
-            actors=filters, poll_batch=500, snapshot_poll_s=0.2, stall_check_s=1.0, stall_timeout_s=10.0
-        ),
+        filter=FilterSettings(actors=filters, poll_batch=500, stall_check_s=1.0, stall_timeout_s=10.0),
         rules=RuleCacheSettings(poll_interval_s=0.2, overlap_s=2.0),
         delivery=DeliverySettings(
             actors=deliveries,

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -36,7 +37,16 @@ func main() {
 	}
 }
 
+// gcPercent is Go's GOGC for this process unless the environment sets one. FerretDB allocates
+// a few documents' worth per row it converts (BSON to SQLite's JSON and back); at Go's default
+// of 100 the collector took a fifth of its CPU on the attempt log's inserts (63 against 78 us
+// per row at 400, measured with 3 indexes; the heap stays under a few hundred MB).
+const gcPercent = 400
+
 func run(listen, dataDir string, logger *slog.Logger) error {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	abs, err := filepath.Abs(dataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)

@@ -39,11 +39,9 @@ def attempt_row(org: str, webhook_id: str, at: datetime, outcome: str = "success
         "attempt": 1,
         "status_code": 200 if outcome == "success" else 503,
         "outcome": outcome,
-        "error": None,
         "latency_ms": 12.5,
         "response_excerpt": "ok",
         "at": at,
-        "next_attempt_at": None,
     }
     row.update(kw)  # type: ignore[typeddict-item]
     return row

@@ -12,6 +12,7 @@ import pytest
 from pymongo.database import Database
 
 from adapters.retention import purge
+from core.ids import new_id
 from core.models import utcnow
 from core.settings import MongoSettings, RetentionSettings
 
@@ -32,7 +33,8 @@ def db() -> Iterator[Database[dict[str, Any]]]:
 def test_purge_removes_only_what_outlived_its_retention(db: Database[dict[str, Any]]) -> None:
     now = utcnow()
     old, fresh = now - timedelta(days=40), now - timedelta(days=1)
-    db.attempts.insert_many([{"_id": "a_old", "at": old}, {"_id": "a_new", "at": fresh}])
+    a_old, a_new = (new_id("att", int(t.timestamp() * 1000)) for t in (old, fresh))
+    db.attempts.insert_many([{"_id": a_old, "at": old}, {"_id": a_new, "at": fresh}])
     db.dead_letters.insert_many([{"_id": "d_old", "dead_at": old}, {"_id": "d_new", "dead_at": fresh}])
     db.webhooks.insert_many(
         [
@@ -43,6 +45,6 @@ def test_purge_removes_only_what_outlived_its_retention(db: Database[dict[str, A
     )
     removed = purge(db, RetentionSettings(attempts_days=30, dead_letters_days=30, tombstones_days=1))
     assert removed == {"attempts": 1, "dead_letters": 1, "tombstones": 1}
-    assert [d["_id"] for d in db.attempts.find()] == ["a_new"]
+    assert [d["_id"] for d in db.attempts.find()] == [a_new]
     assert [d["_id"] for d in db.dead_letters.find()] == ["d_new"]
     assert sorted(d["_id"] for d in db.webhooks.find()) == ["w_live_old", "w_tomb_new"]

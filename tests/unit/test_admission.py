@@ -120,5 +120,27 @@ async def test_a_webhook_disabled_while_its_task_waited_is_not_called() -> None:
     assert b.gate(webhook()).in_flight == 0  # the admission was undone
 
 
+async def test_a_task_waiting_for_a_slot_is_parked_once_the_endpoint_stops_answering() -> None:
+    clock = Clock()
+    b = book(cap=1)
+    admission = Admission(b, lambda _id: None, clock, clock.sleep, recheck_s=0.01)
+    hanging = asyncio.Event()
+
+    async def hang(_wh: Webhook, _gate: EndpointGate) -> None:
+        hanging.set()
+        await asyncio.sleep(3600)
+
+    stuck = asyncio.create_task(admission.through(task(), webhook(), hang))
+    await hanging.wait()
+    waiting = asyncio.create_task(admission.through(task(), webhook(), _never))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the endpoint is not known to hang yet: it waits
+    clock.now += 2.0  # a call on the wire and nothing back for two seconds
+    refused = await asyncio.wait_for(waiting, 1.0)
+    assert isinstance(refused, Park) and refused.congested
+    assert b.gate(webhook()).waiting == 0
+    stuck.cancel()
+
+
 async def _never(_wh: Webhook, _gate: EndpointGate) -> None:
     raise AssertionError("the endpoint must not be called")

@@ -16,9 +16,9 @@ def test_gate_honours_pauses_and_says_when_it_is_crowded() -> None:
     gate.release(True, 1.0, pause_s=5)
     assert gate.admit(2.0) == 4.0  # the endpoint asked for a pause until 6.0
     assert gate.admit(6.1) == 0
-    assert not gate.crowded()
-    gate.waiting = gate.max_waiting  # as many queued for a slot as the worker allows
-    assert gate.crowded()
+    assert not gate.crowded(6.1)
+    gate.waiting = gate.max_waiting  # more queued for a slot than a few, and no evidence it drains
+    assert gate.crowded(6.1)
 
 
 def test_gate_opens_the_breaker_after_consecutive_failures() -> None:
@@ -81,7 +81,7 @@ def test_a_cap_is_split_over_the_pool_without_overshoot(cap: int, pool: int, sha
 
 
 def test_a_worker_without_a_share_always_finds_the_endpoint_crowded() -> None:
-    assert EndpointGate(0, None, CircuitBreaker()).crowded()
+    assert EndpointGate(0, None, CircuitBreaker()).crowded(0.0)
 
 
 def test_signals_are_forgotten_once_they_no_longer_matter() -> None:
@@ -138,4 +138,29 @@ def test_what_other_workers_said_applies_at_once_and_across_a_rebuild() -> None:
 def test_a_worker_gets_its_exact_share_of_the_pool() -> None:
     book = GateBook.for_worker(DeliverySettings(per_endpoint_concurrency=3), pool=2, index=1)
     assert book.gate(_webhook()).concurrency == 1
-    assert book.gate(_webhook(max_concurrency=1)).crowded()  # worker 1 of 2 gets none of a cap of 1
+    assert book.gate(_webhook(max_concurrency=1)).crowded(0.0)  # worker 1 of 2 gets none of a cap of 1
+
+
+def test_a_healthy_endpoints_backlog_waits_here_while_it_drains_within_a_second() -> None:
+    gate = EndpointGate(4, None, CircuitBreaker(), stall_timeout_s=15)
+    for i in range(40):  # 40 calls answered over 0.4 s: 100/s
+        t = 10.0 + i * 0.01
+        assert gate.admit(t) == 0
+        gate.release(True, t + 0.005)
+    now = 10.4
+    gate.waiting = 90  # ~0.9 s of work at 100/s: waits here
+    assert not gate.crowded(now)
+    gate.waiting = 120  # 1.2 s: the next one is parked
+    assert gate.crowded(now)
+
+
+def test_a_stalled_endpoint_gets_no_more_than_a_few_waiting() -> None:
+    gate = EndpointGate(2, None, CircuitBreaker(), stall_timeout_s=15)
+    for t in (0.0, 0.1, 0.2, 0.3):
+        assert gate.admit(t) == 0
+        gate.release(True, t + 0.01)
+    assert gate.admit(0.4) == 0 and gate.admit(0.4) == 0  # two calls that never come back
+    gate.waiting = gate.max_waiting - 1
+    assert not gate.crowded(2.0)  # a few queued behind the slots always wait
+    gate.waiting = gate.max_waiting
+    assert gate.stalled(2.0) and gate.crowded(2.0)

@@ -32,3 +32,10 @@ def test_stable_ids_stay_what_they_were() -> None:
     assert stable_id("dlv", "evt_1", "wh_1") == stable_id("dlv", "evt_1", "wh_1")
     digest = hashlib.blake2b(b"evt_1\x1fwh_1", digest_size=16).digest()
     assert delivery_id("evt_1", "wh_1") == "dlv_" + reference_b32(digest)
+
+
+def test_an_id_floor_orders_ids_by_time() -> None:
+    from core.ids import floor_id
+
+    assert floor_id("att", 1000) <= new_id("att", 1000) < floor_id("att", 1001)
+    assert new_id("att", 999) < floor_id("att", 1000)

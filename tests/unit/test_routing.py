@@ -1,14 +1,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import pytest
 
 from core.errors import InvalidInput
 from core.ids import delivery_id
-from core.models import Webhook
-from core.routing import derived_topic, parse_event, plan_batch
+from core.models import Webhook, tasks_of
+from core.routing import BatchPlan, derived_topic, parse_event, plan_batch
 from core.rules import RuleSnapshot
 
 
@@ -53,11 +54,15 @@ SNAP = RuleSnapshot(
 )
 
 
+def tasks_in(plan: BatchPlan) -> list[dict[str, Any]]:
+    return [t for m in plan.messages for t in orjson.loads(m.body)["tasks"]]
+
+
 def test_one_task_per_matching_webhook_and_commit_after_last_offset() -> None:
     recs = [Rec(0, 10, ev(1)), Rec(0, 11, ev(2, etype="EVENT_B")), Rec(3, 7, ev(3, org="org_b"))]
     plan = plan_batch(recs, SNAP, now=100.0, derived_prefix="events.")
     assert plan.commit == {0: 12, 3: 8}
-    assert sorted(t.delivery_id for t in plan.tasks) == sorted(
+    assert sorted(t["delivery_id"] for t in tasks_in(plan)) == sorted(
         [
             delivery_id("evt_1", "wh_1"),
             delivery_id("evt_1", "wh_2"),
@@ -65,11 +70,35 @@ def test_one_task_per_matching_webhook_and_commit_after_last_offset() -> None:
             delivery_id("evt_3", "wh_3"),
         ]
     )
-    assert {t.routing_key for t in plan.tasks} == {"org.org_a", "org.org_b"}
+    assert plan.tasks == 4
+    assert {m.routing_key for m in plan.messages} == {"org.org_a", "org.org_b"}
     assert [d[0] for d in plan.derived] == ["events.EVENT_A", "events.EVENT_B", "events.EVENT_A"]
-    task = orjson.loads(plan.tasks[0].body)
+    task = tasks_in(plan)[0]
     assert task["attempt"] == 1 and task["first_attempt_at"] == 100.0
     assert orjson.dumps(task["event"]) == ev(1)  # the delivered body is the produced event, byte for byte
+
+
+def test_one_message_per_webhook_per_batch_in_record_order_and_bounded() -> None:
+    recs = [Rec(0, i, ev(i)) for i in range(5)]
+    plan = plan_batch(recs, SNAP, now=0.0, derived_prefix=None, max_tasks_per_message=2)
+    bodies = [orjson.loads(m.body) for m in plan.messages]
+    assert [(b["webhook_id"], [t["event"]["id"] for t in b["tasks"]]) for b in bodies] == [
+        ("wh_1", ["evt_0", "evt_1"]),
+        ("wh_1", ["evt_2", "evt_3"]),
+        ("wh_1", ["evt_4"]),
+        ("wh_2", ["evt_0", "evt_1"]),
+        ("wh_2", ["evt_2", "evt_3"]),
+        ("wh_2", ["evt_4"]),
+    ]
+    assert [m.tasks for m in plan.messages] == [2, 2, 1, 2, 2, 1] and plan.tasks == 10
+    assert plan.messages[0].message_id == delivery_id("evt_0", "wh_1")
+    assert all(t["webhook_id"] == b["webhook_id"] for b in bodies for t in b["tasks"])
+
+
+def test_a_message_body_of_one_task_from_before_batches_is_still_read() -> None:
+    old = {"delivery_id": "dlv_1", "webhook_id": "wh_1", "attempt": 2}
+    assert tasks_of(old) == [old]
+    assert tasks_of({"webhook_id": "wh_1", "tasks": [old, old]}) == [old, old]
 
 
 def test_invalid_records_are_skipped_but_their_offsets_still_commit() -> None:
@@ -80,7 +109,9 @@ def test_invalid_records_are_skipped_but_their_offsets_still_commit() -> None:
         Rec(1, 8, orjson.dumps({"id": "e", "org": "o", "type": "bad type!", "timestamp": "t", "data": 1})),
     ]
     plan = plan_batch(recs, SNAP, now=0.0, derived_prefix=None)
-    assert plan.invalid == 4 and plan.events == 0 and not plan.tasks and not plan.derived
+    assert (
+        plan.invalid == 4 and plan.events == 0 and not plan.messages and plan.tasks == 0 and not plan.derived
+    )
     assert plan.commit == {1: 9}
 
 
