@@ -20,7 +20,7 @@ from adapters.repos import OrgRepo
 from api.config import ApiConfig
 from cluster.remote import ApiServerActor
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
-from tests.integration.test_api_support import delete_topic, namespace, require_services
+from tests.integration.api.support import delete_topic, namespace, require_services
 
 pytestmark = [pytest.mark.ray, pytest.mark.services]
 
