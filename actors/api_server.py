@@ -15,10 +15,8 @@ import socket
 import threading
 import time
 
-import ray
 import uvicorn
 import uvloop
-from ray.actor import ActorClass
 
 from actors.process import normal_priority, tune_gc
 from adapters import metrics
@@ -99,11 +97,3 @@ class ApiServer:
         self._server.should_exit = True
         self._thread.join(timeout_s)
         self._sock.close()
-
-
-def api_server_actor(num_cpus: float = 0.25) -> ActorClass[ApiServer]:
-    """The Ray actor class: restarted for ever, a small CPU share so the pipeline still fits."""
-    return ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=num_cpus)(ApiServer)
-
-
-ApiServerActor = api_server_actor()

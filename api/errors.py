@@ -17,7 +17,15 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
-from core.errors import BrokerUnavailable, Forbidden, InvalidInput, NotFound, PlatformError, Unauthorized
+from core.errors import (
+    BrokerUnavailable,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PlatformError,
+    TooLarge,
+    Unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +55,13 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
-class PayloadTooLarge(HTTPException):
-    """Raised while reading a body past the cap. An HTTPException so FastAPI's body reader re-raises
-    it instead of turning it into "error parsing the body"."""
+class PayloadTooLarge(HTTPException, TooLarge):
+    """Raised while reading a body past the cap: the platform's TooLarge, and an HTTPException too
+    so FastAPI's body reader re-raises it instead of turning it into "error parsing the body"."""
 
     def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body is larger than {limit} bytes")
+        TooLarge.__init__(self, limit)
+        HTTPException.__init__(self, 413, str(TooLarge(limit)))
 
 
 class MalformedBody(InvalidInput):
@@ -74,7 +83,7 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorResponse, "description": ERROR_CODES.get(s, "error")} for s in statuses}
 
 
-def classify(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, str]]:
+def http_error(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, str]]:
     """(status, code, message, field, headers) for any exception: the one mapping to HTTP."""
     if isinstance(exc, InvalidInput):
         status = 400 if isinstance(exc, MalformedBody) else 422
@@ -90,6 +99,8 @@ def classify(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, s
         # The detail (addresses, topology) is for the log; the client learns which and when to retry.
         what = str(exc).split(" ", 1)[0].rstrip(":") or "a dependency"
         return 503, "unavailable", f"{what} is unavailable; retry later", None, {"Retry-After": "1"}
+    if isinstance(exc, TooLarge):
+        return 413, "too_large", str(exc), None, {}
     if isinstance(exc, HTTPException):
         status = exc.status_code
         return status, ERROR_CODES.get(status, "error"), str(exc.detail), None, dict(exc.headers or {})
@@ -98,7 +109,7 @@ def classify(exc: BaseException) -> tuple[int, str, str, str | None, dict[str, s
 
 
 async def _platform(_: Request, exc: Exception) -> Response:
-    status, code, message, field, headers = classify(exc)
+    status, code, message, field, headers = http_error(exc)
     return error_response(status, code, message, field, headers)
 
 

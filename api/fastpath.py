@@ -3,7 +3,7 @@
 Profiling single-event ingest showed FastAPI's layers (routing, exception and telemetry
 middleware, dependency solving, the Request object) costing about as much CPU as our own work
 plus uvicorn together. `ApiApp` answers `POST /v1/events[/batch]` here with the same `Ingest`
-methods and the same error mapping (`errors.classify`) as the documented routes, so behaviour
+methods and the same error mapping (`errors.http_error`) as the documented routes, so behaviour
 is identical; everything else, including those paths with other methods, goes to FastAPI.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
-from api.errors import MalformedBody, PayloadTooLarge, classify, error_body
+from api.errors import MalformedBody, PayloadTooLarge, error_body, http_error
 from api.ingest import Ingest
 
 Handler = Callable[[str | None, str | None, bytes], Awaitable[bytes]]
@@ -69,7 +69,7 @@ class ApiApp(FastAPI):
             status, payload = 413, error_body("too_large", str(exc.detail))
             extra["Connection"] = "close"  # the rest of the body is still on the wire
         except Exception as exc:
-            status, code, message, field, headers = classify(exc)
+            status, code, message, field, headers = http_error(exc)
             payload = error_body(code, message, field)
             extra.update(headers)
         raw = [_JSON, (b"content-length", str(len(payload)).encode())]

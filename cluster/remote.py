@@ -1,9 +1,10 @@
 """Every Ray actor class of the platform, made from its plain class in one place.
 
 The plain classes (actors/, cluster/supervisor.py) are what the tests construct and subclass;
-these are what runs on the cluster. The pipeline's actors restart for ever (`max_restarts=-1`,
-their calls retried across a restart): each rebuilds its clients and resumes from what the
-brokers confirmed. The supervisor and the retention actor ask for no CPU: they are mostly idle.
+these are what runs on the cluster. The pipeline's actors and the API servers restart for
+ever (`max_restarts=-1`, their calls retried across a restart): each rebuilds its clients and
+resumes from what the brokers confirmed. The supervisor and the retention actor ask for no
+CPU: they are mostly idle.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import ray
 
+from actors.api_server import ApiServer
 from actors.delivery_worker import DeliveryWorker
 from actors.partition_filter import PartitionFilter
 from actors.retention import Retention
@@ -27,3 +29,5 @@ FilterActor = ray.remote(**RESTARTS)(PartitionFilter)
 DeliveryActor = ray.remote(**RESTARTS)(DeliveryWorker)
 RetentionActor = ray.remote(**RESTARTS, num_cpus=0)(Retention)
 SupervisorActor = ray.remote(num_cpus=0, max_restarts=-1)(SupervisorProcess)
+# A small CPU share, so the pipeline still fits beside it.
+ApiServerActor = ray.remote(max_restarts=-1, max_task_retries=-1, num_cpus=0.25)(ApiServer)

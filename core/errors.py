@@ -27,6 +27,14 @@ class DestinationRefused(InvalidInput):
     """A webhook URL that resolves to an address the SSRF guard refuses."""
 
 
+class TooLarge(PlatformError):
+    """A request body past the cap, in bytes."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"request body is larger than {limit} bytes")
+        self.limit = limit
+
+
 class NotFound(PlatformError):
     pass
 

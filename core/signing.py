@@ -3,7 +3,7 @@
 Hand-rolled rather than calling `standardwebhooks.Webhook.sign` (which wants a `str` body and a
 `datetime`): HMAC-SHA256 (RFC 2104) with the key's inner and outer pad states hashed once per
 secret and copied per message. On the dev VM that is ~2.7 us a signature against ~8.3 us for
-`hmac.digest` and ~10-14 us for the library (256 B body; figures in tests/unit/test_signing.py).
+`hmac.digest` and ~10-14 us for the library (256 B body; figures in tests/unit/core/test_signing.py).
 The tests prove our header is byte-equal to the library's and that the library's `verify`
 accepts it, including while a secret rotates.
 """

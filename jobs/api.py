@@ -19,9 +19,9 @@ from typing import Any
 
 import ray
 
-from actors.api_server import ApiServerActor
 from adapters import kafka_io
 from api.config import ApiConfig
+from cluster.remote import ApiServerActor
 
 log = logging.getLogger(__name__)
 

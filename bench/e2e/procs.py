@@ -30,7 +30,7 @@ _RAY_SYSTEM_SCRIPTS = ("ray/dashboard", "ray/_private", "ray/autoscaler", "ray/u
 MB = 1024 * 1024
 
 
-def classify(cmdline: str, name: str) -> str | None:
+def group_of(cmdline: str, name: str) -> str | None:
     """The component a process belongs to, from its command line and name; None if not ours."""
     if cmdline.startswith("ray::"):
         m = _RAY_TITLE.match(cmdline)
@@ -121,7 +121,7 @@ class ResourceSampler:
         for p in procs:
             try:
                 cmd = " ".join(p.cmdline())
-                if classify(cmd, p.name()) == "ray-system" and port.search(cmd):
+                if group_of(cmd, p.name()) == "ray-system" and port.search(cmd):
                     roots.add(p.pid)
             except psutil.Error:
                 continue
@@ -144,7 +144,7 @@ class ResourceSampler:
         rss_now: dict[str, int] = {}
         for p in all_procs:
             try:
-                group = classify(" ".join(p.cmdline()), p.name()) or file_tree.get(p.pid)
+                group = group_of(" ".join(p.cmdline()), p.name()) or file_tree.get(p.pid)
                 if group is None or (is_ray(group) and roots and not self._under(p, roots)):
                     continue
                 cpu = p.cpu_times()

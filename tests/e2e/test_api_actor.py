@@ -15,12 +15,12 @@ import pytest
 import ray
 from pydantic import SecretStr
 
-from actors.api_server import ApiServerActor
 from adapters import kafka_io, mongo
 from adapters.repos import OrgRepo
 from api.config import ApiConfig
+from cluster.remote import ApiServerActor
 from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
-from tests.integration.test_api_support import delete_topic, namespace, require_services
+from tests.integration.api.support import delete_topic, namespace, require_services
 
 pytestmark = [pytest.mark.ray, pytest.mark.services]
 

@@ -116,8 +116,8 @@ def session(ray_local: None) -> Iterator[str]:
 
 @pytest.fixture
 def api(world: PipelineWorld) -> Iterator[httpx.Client]:
-    from actors.api_server import ApiServerActor
     from api.config import ApiConfig
+    from cluster.remote import ApiServerActor
 
     c = world.config
     settings = ApiSettings(port=free_port(), key_cache_s=0)

@@ -15,7 +15,7 @@ import pytest
 from adapters import dead_letters
 from core.ids import delivery_id, new_id
 from core.models import Attempt, DeliveryTask
-from tests.integration.test_control_support import ControlEnv, control_env
+from tests.integration.api.control_support import ControlEnv, control_env
 
 pytestmark = pytest.mark.services
 

@@ -10,9 +10,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.integration.test_api_support import consume
-from tests.integration.test_control_deliveries import attempt_row, seed_dead_letter
-from tests.integration.test_control_support import PUBLIC_URL, ControlEnv, control_env
+from tests.integration.api.control_support import PUBLIC_URL, ControlEnv, control_env
+from tests.integration.api.support import consume
+from tests.integration.api.test_deliveries import attempt_row, seed_dead_letter
 
 pytestmark = pytest.mark.services
 

@@ -37,7 +37,7 @@ from core.settings import (
     MongoSettings,
     RabbitSettings,
 )
-from tests.integration.test_api_support import ADMIN_KEY, delete_topic, namespace, require_services
+from tests.integration.api.support import ADMIN_KEY, delete_topic, namespace, require_services
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from adapters import metrics
 from adapters.metrics import registry
 from adapters.metrics.asgi import Message, Receive, Scope, Send
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRAFANA = ROOT / "infra" / "grafana"
 DASHBOARD = GRAFANA / "dashboards" / "edp.json"
 

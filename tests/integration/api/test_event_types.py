@@ -10,8 +10,8 @@ import pytest
 
 from adapters.repos import EventTypeRepo
 from core.errors import BrokerUnavailable
-from tests.integration.test_api_support import FakeClock
-from tests.integration.test_control_support import ControlEnv, control_env
+from tests.integration.api.control_support import ControlEnv, control_env
+from tests.integration.api.support import FakeClock
 
 pytestmark = pytest.mark.services
 

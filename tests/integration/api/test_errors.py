@@ -12,7 +12,7 @@ import pytest_asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.integration.test_api_support import ApiEnv, api_env, topic_size
+from tests.integration.api.support import ApiEnv, api_env, topic_size
 
 # One environment per module and path (the tests only read it), on one event loop.
 pytestmark = [pytest.mark.services, pytest.mark.asyncio(loop_scope="module")]

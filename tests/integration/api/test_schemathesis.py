@@ -21,7 +21,7 @@ import pytest
 from adapters import dead_letters, mongo
 from core.ids import new_id
 from core.models import DeliveryTask
-from tests.integration.test_control_support import Served, served
+from tests.integration.api.control_support import Served, served
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from bench.e2e import measure as m
-from bench.e2e.procs import classify, pid_files
+from bench.e2e.procs import group_of, pid_files
 from bench.e2e.report import format_report, result_doc
 from bench.e2e.setup import MARK, plan_webhooks, secrets_by_port, subscriptions, tombstone_update
 from bench.load.open_loop import OpenLoopConfig, RunResult, Sample
@@ -163,8 +163,8 @@ def test_tombstone_is_the_repos_delete() -> None:
         ("python -m pytest tests/unit", "python", None),
     ],
 )
-def test_classify(cmdline: str, name: str, group: str | None) -> None:
-    assert classify(cmdline, name) == group
+def test_group_of(cmdline: str, name: str, group: str | None) -> None:
+    assert group_of(cmdline, name) == group
 
 
 def test_pid_files(tmp_path: Path) -> None:

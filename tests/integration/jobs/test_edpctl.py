@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from jobs import edpctl
-from tests.integration.test_control_support import LOOPBACK_URL, Served, served
+from tests.integration.api.control_support import LOOPBACK_URL, Served, served
 
 pytestmark = pytest.mark.services
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from core.models import Webhook
-from tests.integration.test_control_support import LOOPBACK_URL, PUBLIC_URL, ControlEnv, control_env
+from tests.integration.api.control_support import LOOPBACK_URL, PUBLIC_URL, ControlEnv, control_env
 
 pytestmark = pytest.mark.services
 

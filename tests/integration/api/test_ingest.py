@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
-from tests.integration.test_api_support import ApiEnv, api_env, consume, topic_size
+from tests.integration.api.support import ApiEnv, api_env, consume, topic_size
 
 pytestmark = pytest.mark.services
 

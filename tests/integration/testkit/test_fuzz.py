@@ -11,7 +11,7 @@ import pytest
 
 from testkit.fuzz.requests import Ctx, build
 from testkit.fuzz.run import Result, run
-from tests.integration.test_control_support import LOOPBACK_URL, ControlEnv, control_env, served
+from tests.integration.api.control_support import LOOPBACK_URL, ControlEnv, control_env, served
 
 pytestmark = pytest.mark.services
 

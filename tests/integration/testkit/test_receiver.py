@@ -32,7 +32,7 @@ from testkit.receiver import (
 )
 from testkit.receiver.signature import Verdict, decode_secret
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SECRET_A = "whsec_" + base64.b64encode(b"a" * 24).decode()
 SECRET_B = "whsec_" + base64.b64encode(b"b" * 32).decode()
 SECRET_C = "whsec_" + base64.b64encode(b"c" * 32).decode()

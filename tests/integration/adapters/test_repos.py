@@ -17,7 +17,7 @@ from core.errors import InvalidInput, NotFound
 from core.ids import new_id
 from core.keys import hash_key
 from core.models import Secret, Webhook
-from tests.integration.test_api_support import namespace, require_services
+from tests.integration.api.support import namespace, require_services
 
 pytestmark = pytest.mark.services
 

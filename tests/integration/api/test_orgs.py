@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from adapters.repos import OrgRepo
-from tests.integration.test_api_support import ADMIN_KEY, ApiEnv, FakeClock, api_env
+from tests.integration.api.support import ADMIN_KEY, ApiEnv, FakeClock, api_env
 
 pytestmark = pytest.mark.services
 
