@@ -22,7 +22,7 @@ from adapters import kafka_io, metrics, rabbit
 from core.errors import BrokerUnavailable, PartitionStalled
 from core.logsetup import configure_logging
 from core.progress import PartitionWatch
-from core.routing import plan_batch
+from core.routing import Chunking, plan_batch
 from core.rules import RuleSnapshot
 from core.settings import FilterSettings, KafkaSettings, RabbitSettings
 
@@ -45,9 +45,11 @@ class PartitionFilter(SessionActor):
         settings: FilterSettings,
         rule_cache: str,
         namespace: str | None = None,
+        chunking: Chunking | None = None,
     ) -> None:
         normal_priority()
         configure_logging("filter")
+        self._chunking = chunking or Chunking(settings.max_tasks_per_message)
         self.index = index
         self.partitions = list(partitions)
         self._kafka = kafka
@@ -139,7 +141,7 @@ class PartitionFilter(SessionActor):
         errors = [r for r in records if r.error() is not None]
         if errors:
             raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
-        plan = plan_batch(records, snapshot, time.time(), prefix, self._settings.max_tasks_per_message)
+        plan = plan_batch(records, snapshot, time.time(), prefix, self._chunking)
         with metrics.publishing(len(plan.messages)):
             await rabbit.publish_confirmed(
                 exchange, ((m.routing_key, rabbit.message(m.body, m.message_id)) for m in plan.messages)

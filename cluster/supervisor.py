@@ -19,6 +19,7 @@ from ray.exceptions import ActorDiedError, GetTimeoutError, RayActorError
 
 from adapters import kafka_io
 from core.logsetup import configure_logging
+from core.routing import Chunking
 
 from .assignment import assign_partitions
 from .config import PipelineConfig
@@ -72,7 +73,13 @@ class Supervisor:
     def _new_filter(self, i: int, partitions: list[int]) -> Any:
         c = self.config
         return self._filter_actor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
-            i, partitions, c.kafka, c.rabbit, c.filter, self._rules_name, c.namespace
+            i, partitions, c.kafka, c.rabbit, c.filter, self._rules_name, c.namespace, self._chunking()
+        )
+
+    def _chunking(self) -> Chunking:
+        d = self.config.delivery
+        return Chunking(
+            self.config.filter.max_tasks_per_message, self._delivery_count, d.per_endpoint_concurrency
         )
 
     def _new_delivery(self, i: int) -> Any:

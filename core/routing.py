@@ -18,7 +18,7 @@ import orjson
 
 from core.errors import InvalidInput
 from core.ids import delivery_id
-from core.models import DeliveryTask, TaskBatch
+from core.models import DeliveryTask, TaskBatch, Webhook
 from core.rules import RuleSnapshot
 from core.validation import EVENT_TYPE_RE, validate_event_type
 
@@ -33,6 +33,22 @@ class KafkaRecord(Protocol):
     def offset(self) -> int | None: ...
     def key(self) -> bytes | None: ...
     def value(self) -> bytes | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Chunking:
+    """How many of one webhook's tasks go in one message: about as many as one delivery actor's
+    share of the webhook's concurrency cap can start at once. Larger, and a burst for one
+    endpoint would sit on one actor while the others' shares of its cap go unused (a message
+    goes to one consumer); smaller, and the brokers pay per message for nothing."""
+
+    most: int = 100
+    pool: int = 1  # delivery actors
+    default_cap: int = 32  # DeliverySettings.per_endpoint_concurrency
+
+    def size(self, webhook: Webhook) -> int:
+        cap = webhook.max_concurrency or self.default_cap
+        return max(1, min(self.most, -(-cap // max(1, self.pool))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +105,12 @@ def plan_batch(
     snapshot: RuleSnapshot,
     now: float,
     derived_prefix: str | None,
-    max_tasks_per_message: int = 100,
+    chunking: Chunking = Chunking(),
 ) -> BatchPlan:
-    """Every matching webhook's tasks, grouped per webhook into messages of at most
-    `max_tasks_per_message`, each in the order of its records (Kafka order within a partition)."""
+    """Every matching webhook's tasks, grouped per webhook into messages (`chunking`), each in
+    the order of its records (Kafka order within a partition)."""
     plan = BatchPlan()
-    per_webhook: dict[str, tuple[str, list[DeliveryTask]]] = {}
+    per_webhook: dict[str, tuple[Webhook, str, list[DeliveryTask]]] = {}
     for rec in records:
         partition, offset = rec.partition(), rec.offset()
         if partition is not None and offset is not None:
@@ -112,13 +128,14 @@ def plan_batch(
         for webhook in snapshot.match(event):
             group = per_webhook.get(webhook.id)
             if group is None:
-                group = per_webhook[webhook.id] = (f"org.{event['org']}", [])
-            group[1].append(new_task(event, webhook.id, now))
-    for webhook_id, (routing_key, tasks) in per_webhook.items():
+                group = per_webhook[webhook.id] = (webhook, f"org.{event['org']}", [])
+            group[2].append(new_task(event, webhook.id, now))
+    for webhook, routing_key, tasks in per_webhook.values():
         plan.tasks += len(tasks)
-        for i in range(0, len(tasks), max_tasks_per_message):
-            chunk = tasks[i : i + max_tasks_per_message]
-            body: TaskBatch = {"webhook_id": webhook_id, "tasks": chunk}
+        size = chunking.size(webhook)
+        for i in range(0, len(tasks), size):
+            chunk = tasks[i : i + size]
+            body: TaskBatch = {"webhook_id": webhook.id, "tasks": chunk}
             plan.messages.append(
                 OutgoingMessage(routing_key, chunk[0]["delivery_id"], orjson.dumps(body), len(chunk))
             )

@@ -9,7 +9,7 @@ import pytest
 from core.errors import InvalidInput
 from core.ids import delivery_id
 from core.models import Webhook, tasks_of
-from core.routing import BatchPlan, derived_topic, parse_event, plan_batch
+from core.routing import BatchPlan, Chunking, derived_topic, parse_event, plan_batch
 from core.rules import RuleSnapshot
 
 
@@ -80,7 +80,7 @@ def test_one_task_per_matching_webhook_and_commit_after_last_offset() -> None:
 
 def test_one_message_per_webhook_per_batch_in_record_order_and_bounded() -> None:
     recs = [Rec(0, i, ev(i)) for i in range(5)]
-    plan = plan_batch(recs, SNAP, now=0.0, derived_prefix=None, max_tasks_per_message=2)
+    plan = plan_batch(recs, SNAP, now=0.0, derived_prefix=None, chunking=Chunking(most=2))
     bodies = [orjson.loads(m.body) for m in plan.messages]
     assert [(b["webhook_id"], [t["event"]["id"] for t in b["tasks"]]) for b in bodies] == [
         ("wh_1", ["evt_0", "evt_1"]),
@@ -132,3 +132,12 @@ def test_derived_topic() -> None:
         derived_topic("x" * 200, "y" * 60)
     with pytest.raises(InvalidInput):
         derived_topic("bad/prefix.", "A")
+
+
+def test_a_message_holds_about_what_one_delivery_actor_may_start_at_once() -> None:
+    hook = SNAP.get("wh_1")
+    assert hook is not None
+    assert Chunking(most=100, pool=2, default_cap=32).size(hook) == 16
+    assert Chunking(most=10, pool=2, default_cap=32).size(hook) == 10
+    capped = Webhook(id="c", org="o", url="http://x/c", event_types=("A",), max_concurrency=3)
+    assert Chunking(pool=2).size(capped) == 2 and Chunking(pool=4).size(capped) == 1
