@@ -1,8 +1,9 @@
 """PartitionFilter: owns fixed Kafka partitions, matches events, fans out delivery tasks.
 
-One batch at a time: poll up to `poll_batch` records, plan (pure), publish every delivery task
-with pipelined publisher confirms, produce the derived-topic copies (acks=all), and only then
-commit the offsets. Any failure drops the whole batch and rebuilds the clients: the consumer
+One batch at a time: take what Kafka has (up to `poll_batch` records), plan (pure), publish every
+delivery task with pipelined publisher confirms, produce the derived-topic copies (acks=all);
+only then are its offsets committable, and they are committed at most every
+`commit_interval_s`. Any failure drops the whole batch and rebuilds the clients: the consumer
 resumes at the committed offset, so records are reprocessed, never skipped (at-least-once;
 delivery ids are stable, so the receiver sees the same webhook-id twice at worst).
 
@@ -13,6 +14,7 @@ The loop runs in a thread of its own started by __init__, so when Ray restarts t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -79,6 +81,8 @@ class PartitionFilter(SessionActor):
         producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
         connection = await rabbit.connect(self._rabbit, name)
         following: asyncio.Task[None] | None = None
+        self._uncommitted: dict[int, int] = {}  # partition -> next offset, all of it confirmed
+        self._committed_at = time.monotonic()
         try:
             channel = await rabbit.confirm_channel(connection)
             topology = await rabbit.declare(channel, self._rabbit)
@@ -111,17 +115,28 @@ class PartitionFilter(SessionActor):
                     next_gauges = now + 1.0
                     metrics.filter_lag(consumer, self._kafka.topic, self.partitions)
                     self._follower.report("filter")
-                if not records:
-                    continue
-                await self._batch(records, snapshot, topology.exchange, consumer, producer, prefix)
+                if records:
+                    await self._batch(records, snapshot, topology.exchange, consumer, producer, prefix)
+                self._commit(consumer, due=self._settings.commit_interval_s)
         finally:
             self._ready.clear()
             if following is not None:
                 following.cancel()
+            # What was confirmed is committed, whatever ended the session; a commit that fails
+            # here only means those records are read again.
+            with contextlib.suppress(Exception):
+                self._commit(consumer, due=0.0)
             await connection.close()
             _close_in_background(consumer, self.index)
             if producer is not None:
                 producer.flush(5)
+
+    def _commit(self, consumer: Any, due: float) -> None:
+        """Commit the confirmed offsets if `due` seconds passed since the last commit."""
+        if self._uncommitted and time.monotonic() - self._committed_at >= due:
+            kafka_io.commit(consumer, self._kafka.topic, self._uncommitted)  # asynchronous
+            self._uncommitted = {}
+            self._committed_at = time.monotonic()
 
     def _consumer(self, client_id: str) -> Any:
         return kafka_io.consumer(self._kafka, client_id)
@@ -148,7 +163,7 @@ class PartitionFilter(SessionActor):
             )
         if producer is not None and plan.derived:
             await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
-        await loop.run_in_executor(None, kafka_io.commit, consumer, self._kafka.topic, plan.commit)
+        self._uncommitted.update(plan.commit)  # all of it confirmed: may be committed now
         if plan.invalid:
             log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)
         s = self.stats

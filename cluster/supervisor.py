@@ -179,6 +179,7 @@ class Supervisor:
                 "rules": safe(self.rule_cache),
                 "filters": [safe(a) for a in self.filters],
                 "deliveries": [safe(a) for a in self.deliveries],
+                "retention": safe(self.retention) if self.retention is not None else None,
                 "recreated": self.recreated,
             }
 

@@ -59,6 +59,10 @@ class FilterSettings(BaseSettings):
     # How long a poll waits for the first record when there is none (kafka_io.take returns at
     # the first one); what bounds the loop's housekeeping when idle.
     poll_timeout_s: float = Field(default=0.25, gt=0)
+    # Offsets of confirmed work are committed at most this often: a commit is a write to
+    # Kafka's offsets topic, and one per small batch was a large part of the broker's CPU. At
+    # least once either way; a crash replays at most this much more (same delivery ids).
+    commit_interval_s: float = Field(default=1.0, ge=0)
     # Tasks of one webhook from one batch travel in one RabbitMQ message, at most this many.
     max_tasks_per_message: int = Field(default=100, ge=1, le=10_000)
     # The longest a long poll of the rule cache waits with no change (then it asks again): a
@@ -152,6 +156,7 @@ class LogSettings(BaseSettings):
     level_filter: str | None = None
     level_rules: str | None = None
     level_supervisor: str | None = None
+    level_retention: str | None = None
     level_job: str | None = None
     level_chaos: str | None = None
 

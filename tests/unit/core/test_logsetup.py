@@ -40,3 +40,21 @@ def test_the_api_logs_at_warning_unless_its_own_level_is_set(monkeypatch: pytest
     assert LogSettings().level_for("api") == "INFO"
     with pytest.raises(AttributeError):
         LogSettings().level_for("no_such_component")
+
+
+def test_every_component_that_sets_up_logging_has_its_own_level() -> None:
+    """A component without a field fails at its start; for an actor that restarts for ever, that is
+    a crash loop (the retention actor had one). Find every configure_logging("...") call."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3]
+    names = {
+        m.group(1)
+        for folder in ("actors", "cluster", "jobs", "api", "testkit", "bench")
+        for path in (root / folder).rglob("*.py")
+        for m in re.finditer(r'configure_logging\(\s*"(\w+)"', path.read_text())
+    }
+    assert {"delivery", "filter", "retention", "rules", "supervisor"} <= names
+    for name in names:
+        assert LogSettings().level_for(name)
