@@ -27,6 +27,10 @@ from core.logsetup import configure_logging
 log = logging.getLogger(__name__)
 
 BACKLOG = 2048
+# Below the pipeline's actors (niceness 0) when the CPU is short: work already accepted is
+# finished before more is taken in, so a burst makes ingest answer a little later instead of
+# piling up a backlog that every event then waits behind. With CPU to spare it changes nothing.
+API_NICENESS = 5
 UVICORN_LOG_LEVEL = "warning"
 
 
@@ -44,7 +48,7 @@ class ApiServer:
     """One uvicorn server process-in-an-actor; every instance shares `ApiSettings.host:port`."""
 
     def __init__(self, config: ApiConfig) -> None:
-        normal_priority()
+        normal_priority(API_NICENESS)
         configure_logging("api", config.log)
         self._api = config.api
         self._sock = reuseport_socket(self._api.host, self._api.port)

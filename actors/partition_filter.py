@@ -156,7 +156,7 @@ class PartitionFilter(SessionActor):
         errors = [r for r in records if r.error() is not None]
         if errors:
             raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
-        plan = plan_batch(records, snapshot, time.time(), prefix, self._chunking)
+        plan = plan_batch(records, snapshot, time.time(), prefix, self._chunking, self._follower.derived)
         with metrics.publishing(len(plan.messages)):
             await rabbit.publish_confirmed(
                 exchange, ((m.routing_key, rabbit.message(m.body, m.message_id)) for m in plan.messages)

@@ -21,7 +21,7 @@ from pymongo.errors import PyMongoError
 from actors.process import normal_priority
 from adapters import metrics
 from adapters import mongo as mongo_clients
-from adapters.mongo import WEBHOOKS
+from adapters.mongo import EVENT_TYPES, WEBHOOKS
 from core.logsetup import configure_logging
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
@@ -37,6 +37,8 @@ class RuleCache:
         self._settings = settings
         self._client = mongo_clients.sync_client(mongo, serverSelectionTimeoutMS=3000)
         self._coll = self._client[mongo.database][WEBHOOKS]
+        # Event types that asked for a derived per-type topic: few, read whole every poll.
+        self._types = self._client[mongo.database][EVENT_TYPES]
         self._mirror = RuleMirror()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # long polls wait on it (changes_since)
@@ -61,8 +63,10 @@ class RuleCache:
                 else:
                     docs = list(self._coll.find({"updated_at": {"$gte": since}}))
                 webhooks = [Webhook.from_doc(d) for d in docs]
+                derived = [(d["org"], d["name"]) for d in self._types.find({"derived_topic": True})]
                 with self._changed:
                     changed = self._mirror.apply(webhooks, full=full)
+                    changed = self._mirror.set_derived(derived) or changed
                     if changed:
                         self._changed.notify_all()
                 if changed:

@@ -18,7 +18,7 @@ from ray.exceptions import ActorDiedError
 
 from adapters import metrics
 from core.errors import BrokerUnavailable
-from core.mirror import Changes
+from core.mirror import Changes, Derived
 from core.models import Webhook
 from core.rules import RuleSnapshot
 
@@ -37,6 +37,7 @@ class SnapshotFollower:
         self.wait_s = wait_s
         self._epoch: str | None = None
         self.snapshot = RuleSnapshot(version=0, webhooks={})
+        self.derived: Derived = frozenset()  # (org, type) whose events get a derived-topic copy
         self.refreshed_at = 0.0
 
     def report(self, stage: str) -> None:
@@ -60,6 +61,7 @@ class SnapshotFollower:
                 self.snapshot = RuleSnapshot(changes.version, {w.id: w for w in changes.upserts})
             else:
                 self.snapshot = self.snapshot.with_changes(changes.upserts, changes.deletes, changes.version)
+            self.derived = changes.derived
             self._epoch = changes.epoch
             log.debug("snapshot version=%d full=%s", changes.version, changes.full)
         self.refreshed_at = time.time()

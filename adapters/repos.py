@@ -290,14 +290,17 @@ class EventTypeRepo:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._types = db[EVENT_TYPES]
 
-    async def put(self, org: str, name: str, description: str, schema_text: str | None) -> tuple[Doc, bool]:
+    async def put(
+        self, org: str, name: str, description: str, schema_text: str | None, derived_topic: bool = False
+    ) -> tuple[Doc, bool]:
         """Create or replace by name. Returns (doc, created)."""
         now = _now()
+        fields = {"description": description, "schema": schema_text, "derived_topic": derived_topic}
         try:
             doc = await self._types.find_one_and_update(
                 {"_id": f"{org}:{name}"},
                 {
-                    "$set": {"description": description, "schema": schema_text, "updated_at": now},
+                    "$set": {**fields, "updated_at": now},
                     "$setOnInsert": {"org": org, "name": name, "created_at": now},
                     "$inc": {"version": 1},
                 },
@@ -309,6 +312,29 @@ class EventTypeRepo:
         if doc is None:  # an upsert always returns the document; a server that does not is broken
             raise BrokerUnavailable(f"mongo: upsert of event type {name} returned nothing")
         return doc, int(doc.get("version", 1)) == 1
+
+    async def copy_to_derived_topic(self, org: str, name: str) -> None:
+        """Make sure the type exists and its events are copied to their derived topic, leaving
+        whatever else was set on it alone (the seed job: the proof of concept's types)."""
+        now = _now()
+        try:
+            await self._types.update_one(
+                {"_id": f"{org}:{name}"},
+                {
+                    "$set": {"derived_topic": True, "updated_at": now},
+                    "$setOnInsert": {
+                        "org": org,
+                        "name": name,
+                        "description": "",
+                        "schema": None,
+                        "created_at": now,
+                    },
+                    "$inc": {"version": 1},
+                },
+                upsert=True,
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
 
     async def get(self, org: str, name: str) -> Doc:
         try:

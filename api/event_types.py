@@ -34,6 +34,7 @@ def event_type_out(doc: Doc) -> EventTypeOut:
         name=doc["name"],
         description=doc.get("description") or "",
         schema=orjson.loads(text) if isinstance(text, str) else None,
+        derived_topic=bool(doc.get("derived_topic")),
         created_at=rfc3339(doc["created_at"]),
         updated_at=rfc3339(doc["updated_at"]),
     )
@@ -59,7 +60,7 @@ def router(ctx: ApiContext) -> APIRouter:
         if body.json_schema is not None:
             check_schema(body.json_schema, ctx.api.max_schema_bytes)
             text = orjson.dumps(body.json_schema).decode()
-        doc, created = await repo.put(who.org, body.name, body.description, text)
+        doc, created = await repo.put(who.org, body.name, body.description, text, body.derived_topic)
         ctx.event_schemas.forget(who.org)
         response.status_code = 201 if created else 200
         return event_type_out(doc)

@@ -204,6 +204,10 @@ class EventTypeIn(_Strict):
         alias="schema",
         description="JSON Schema (2020-12) that every event's `data` of this type must match",
     )
+    derived_topic: bool = Field(
+        default=False,
+        description="also copy every event of this type to its own Kafka topic (`events.<type>`)",
+    )
 
 
 class EventTypeOut(BaseModel):
@@ -212,6 +216,7 @@ class EventTypeOut(BaseModel):
     name: str
     description: str
     json_schema: dict[str, Any] | None = Field(alias="schema")
+    derived_topic: bool = False
     created_at: str
     updated_at: str
 

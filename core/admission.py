@@ -103,6 +103,9 @@ class Admission:
         gate.waiting += 1
         try:
             while True:
+                if not gate.slots.locked():  # a free slot: no timer, no task (the common case)
+                    await gate.slots.acquire()
+                    break
                 try:
                     await asyncio.wait_for(gate.slots.acquire(), self._recheck_s)
                     break

@@ -1,4 +1,5 @@
-"""The rule cache's bookkeeping: a versioned mirror of the webhooks collection, and deltas.
+"""The rule cache's bookkeeping: a versioned mirror of the webhooks collection, and deltas; and
+the event types that asked for a derived per-type topic.
 
 The mirror applies webhook documents as they are polled (idempotently: a document is only a
 change if its own version or updated_at moved) and keeps a short change log so readers can ask
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 
 from core.models import Webhook
 
+# (org, event type) pairs whose events the filters copy to a derived per-type topic.
+Derived = frozenset[tuple[str, str]]
+
 
 @dataclass(frozen=True)
 class Changes:
@@ -23,6 +27,7 @@ class Changes:
     full: bool
     upserts: tuple[Webhook, ...]
     deletes: tuple[str, ...]
+    derived: Derived = frozenset()  # always the whole set: it is small (only types that ask)
 
 
 class RuleMirror:
@@ -30,6 +35,7 @@ class RuleMirror:
         self.epoch = epoch or os.urandom(8).hex()
         self.version = 0
         self.webhooks: dict[str, Webhook] = {}
+        self.derived: Derived = frozenset()
         self._log: deque[tuple[int, frozenset[str]]] = deque(maxlen=log_size)
 
     def apply(self, webhooks: Iterable[Webhook], full: bool = False) -> bool:
@@ -57,17 +63,27 @@ class RuleMirror:
         self._log.append((self.version, frozenset(touched)))
         return True
 
+    def set_derived(self, pairs: Iterable[tuple[str, str]]) -> bool:
+        """The event types that want a derived topic now; True (a new version) if that changed."""
+        new = frozenset(pairs)
+        if new == self.derived:
+            return False
+        self.derived = new
+        self.version += 1
+        self._log.append((self.version, frozenset()))
+        return True
+
     def changes_since(self, epoch: str | None, version: int) -> Changes | None:
         """None when the reader is up to date."""
         if epoch == self.epoch and version == self.version:
             return None
         oldest = self._log[0][0] if self._log else self.version + 1
         if epoch != self.epoch or version > self.version or version < oldest - 1:
-            return Changes(self.epoch, self.version, True, tuple(self.webhooks.values()), ())
+            return Changes(self.epoch, self.version, True, tuple(self.webhooks.values()), (), self.derived)
         ids: set[str] = set()
         for v, touched in self._log:
             if v > version:
                 ids |= touched
         upserts = tuple(self.webhooks[i] for i in ids if i in self.webhooks)
         deletes = tuple(i for i in ids if i not in self.webhooks)
-        return Changes(self.epoch, self.version, False, upserts, deletes)
+        return Changes(self.epoch, self.version, False, upserts, deletes, self.derived)

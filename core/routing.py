@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -106,9 +106,11 @@ def plan_batch(
     now: float,
     derived_prefix: str | None,
     chunking: Chunking = Chunking(),
+    derived: Container[tuple[str, str]] = frozenset(),
 ) -> BatchPlan:
     """Every matching webhook's tasks, grouped per webhook into messages (`chunking`), each in
-    the order of its records (Kafka order within a partition)."""
+    the order of its records (Kafka order within a partition); a copy of each event whose
+    (org, type) is in `derived` for its per-type topic."""
     plan = BatchPlan()
     per_webhook: dict[str, tuple[Webhook, str, list[DeliveryTask]]] = {}
     for rec in records:
@@ -123,7 +125,7 @@ def plan_batch(
             plan.invalid += 1
             continue
         plan.events += 1
-        if derived_prefix is not None and value is not None:
+        if derived_prefix is not None and value is not None and (event["org"], event["type"]) in derived:
             plan.derived.append((derived_topic(derived_prefix, event["type"]), rec.key(), value))
         for webhook in snapshot.match(event):
             group = per_webhook.get(webhook.id)

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from adapters import mongo
-from adapters.repos import OrgRepo, WebhookRepo
+from adapters.repos import EventTypeRepo, OrgRepo, WebhookRepo
 from core.errors import InvalidInput, NotFound
 from core.ids import stable_id
 from core.models import Secret, Webhook
@@ -138,7 +138,7 @@ async def seed(
     try:
         db = client[settings.database]
         await mongo.ensure_indexes_async(db)
-        orgs_repo, hooks_repo = OrgRepo(db), WebhookRepo(db)
+        orgs_repo, hooks_repo, types_repo = OrgRepo(db), WebhookRepo(db), EventTypeRepo(db)
         known = load_keys(keys_out)
         orgs: dict[str, SeededOrg] = {}
         hooks: dict[str, Webhook] = {}
@@ -151,6 +151,9 @@ async def seed(
             # Rules keyed by the org id, so the demo rules and an import of the same file agree.
             for wh in import_legacy_wh_filters({**doc, "org": org.org}):
                 hooks[wh.id] = await ensure_webhook(hooks_repo, wh)
+                # The proof of concept copied these types' events to a topic per type.
+                for etype in wh.event_types:
+                    await types_repo.copy_to_derived_topic(org.org, etype)
         write_keys(keys_out, orgs)
         return orgs, list(hooks.values())
     finally:

@@ -189,3 +189,28 @@ async def test_schemas_stay_in_force_while_the_database_is_away(env: ControlEnv,
     assert (
         await env.http.post("/v1/events", json={"type": "t.y", "data": {"n": 1}}, headers=env.a.auth)
     ).status_code == 202
+
+
+async def test_a_derived_topic_is_asked_for_per_event_type_and_off_by_default(env: ControlEnv) -> None:
+    r = await env.http.post("/v1/event-types", json={"name": "order.paid"}, headers=env.a.auth)
+    assert r.status_code == 201 and r.json()["derived_topic"] is False
+    r = await env.http.post(
+        "/v1/event-types", json={"name": "order.paid", "derived_topic": True}, headers=env.a.auth
+    )
+    assert r.status_code == 200 and r.json()["derived_topic"] is True
+    stored = await env.db["event_types"].find_one({"_id": f"{env.a.id}:order.paid"})
+    assert stored is not None and stored["derived_topic"] is True  # what the rule cache reads
+    r = await env.http.post(
+        "/v1/event-types", json={"name": "x", "derived_topic": "maybe"}, headers=env.a.auth
+    )
+    assert r.status_code == 422 and r.json()["error"]["field"] == "derived_topic", r.text
+
+
+async def test_the_seed_asks_for_a_derived_topic_without_touching_the_rest(env: ControlEnv) -> None:
+    repo = EventTypeRepo(env.db)
+    await repo.put(env.a.id, "EVENT_A", "kept", '{"type": "object"}')
+    await repo.copy_to_derived_topic(env.a.id, "EVENT_A")
+    await repo.copy_to_derived_topic(env.a.id, "EVENT_B")
+    a, b = await repo.get(env.a.id, "EVENT_A"), await repo.get(env.a.id, "EVENT_B")
+    assert (a["description"], a["schema"], a["derived_topic"]) == ("kept", '{"type": "object"}', True)
+    assert (b["org"], b.get("schema"), b["derived_topic"]) == (env.a.id, None, True)

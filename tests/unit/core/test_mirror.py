@@ -57,3 +57,12 @@ def test_full_reload_removes_what_vanished_from_the_database() -> None:
     assert m.apply([wh(1)], full=True)
     assert set(m.webhooks) == {"wh_1"}
     assert replace(wh(1)).id == "wh_1"
+
+
+def test_the_derived_topic_types_are_a_change_of_their_own() -> None:
+    m = RuleMirror(epoch="e")
+    assert m.set_derived([("o", "A")]) and m.version == 1
+    assert not m.set_derived([("o", "A")]) and m.version == 1
+    ch = m.changes_since("e", 0)
+    assert ch is not None and ch.derived == {("o", "A")} and not ch.upserts
+    assert m.set_derived([]) and m.changes_since("e", 1).derived == frozenset()  # type: ignore[union-attr]

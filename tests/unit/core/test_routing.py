@@ -60,7 +60,8 @@ def tasks_in(plan: BatchPlan) -> list[dict[str, Any]]:
 
 def test_one_task_per_matching_webhook_and_commit_after_last_offset() -> None:
     recs = [Rec(0, 10, ev(1)), Rec(0, 11, ev(2, etype="EVENT_B")), Rec(3, 7, ev(3, org="org_b"))]
-    plan = plan_batch(recs, SNAP, now=100.0, derived_prefix="events.")
+    everything = {("org_a", "EVENT_A"), ("org_a", "EVENT_B"), ("org_b", "EVENT_A")}
+    plan = plan_batch(recs, SNAP, now=100.0, derived_prefix="events.", derived=everything)
     assert plan.commit == {0: 12, 3: 8}
     assert sorted(t["delivery_id"] for t in tasks_in(plan)) == sorted(
         [
@@ -141,3 +142,12 @@ def test_a_message_holds_about_what_one_delivery_actor_may_start_at_once() -> No
     assert Chunking(most=10, pool=2, default_cap=32).size(hook) == 10
     capped = Webhook(id="c", org="o", url="http://x/c", event_types=("A",), max_concurrency=3)
     assert Chunking(pool=2).size(capped) == 2 and Chunking(pool=4).size(capped) == 1
+
+
+def test_only_the_event_types_that_asked_are_copied_to_a_derived_topic() -> None:
+    recs = [Rec(0, 1, ev(1)), Rec(0, 2, ev(2, etype="EVENT_B")), Rec(0, 3, ev(3, org="org_b"))]
+    plan = plan_batch(recs, SNAP, now=0.0, derived_prefix="events.", derived={("org_a", "EVENT_B")})
+    assert [(topic, value) for topic, _key, value in plan.derived] == [
+        ("events.EVENT_B", ev(2, etype="EVENT_B"))
+    ]
+    assert not plan_batch(recs, SNAP, now=0.0, derived_prefix="events.").derived  # asked by none
