@@ -31,6 +31,7 @@ from adapters.repos import WebhookRepo
 from adapters.requeue import Requeue
 from core.admission import Admission, Drop, Park, Refusal, before_gate
 from core.delivery import Action, Decision, HttpResult, Later, attempt_row, decide, parked, retried
+from core.flow import Prefetch
 from core.gates import EndpointGate, GateBook
 from core.logsetup import configure_logging
 from core.models import DeliveryTask, Webhook, tasks_of, utcnow
@@ -91,7 +92,9 @@ class DeliveryWorker(SessionActor):
         self._http = http_delivery.session(s, self._guard)
         following: asyncio.Task[None] | None = None
         try:
-            channels = await rabbit.consumer_channels(connection, self._rabbit, s.prefetch)
+            self._prefetch = Prefetch(s.tasks_in_hand, least=4, most=s.prefetch)
+            channels = await rabbit.consumer_channels(connection, self._rabbit, self._prefetch.current)
+            self._consume = channels.consume
             self._requeue = Requeue(channels.topology, self._rabbit, db[DEAD_LETTERS])
             await self._signals.open(channels.consume, self._rabbit)
             await self._follower.refresh()
@@ -101,7 +104,9 @@ class DeliveryWorker(SessionActor):
             tune_gc()
             await work.consume(self._on_message)
             self._ready.set()
-            log.info("delivery=%d consuming queue=%s prefetch=%d", self.index, work.name, s.prefetch)
+            log.info(
+                "delivery=%d consuming queue=%s prefetch=%d", self.index, work.name, self._prefetch.current
+            )
             due: dict[str, float] = {}
             while not self._stop.is_set() and not channels.closed.done():
                 await asyncio.sleep(TICK_S)
@@ -126,6 +131,8 @@ class DeliveryWorker(SessionActor):
     async def _tick(self, connection: AbstractConnection, due: dict[str, float]) -> None:
         """The session's housekeeping between messages: rules, gauges, forgetting old signals."""
         now = time.time()
+        if (prefetch := self._prefetch.retune()) is not None:
+            await self._consume.set_qos(prefetch_count=prefetch)
         metrics.delivery_state(in_flight=len(self._inflight), circuits_open=self._book.circuits_open())
         self._follower.report("delivery")
         if now >= due.get("prune", 0.0):
@@ -147,6 +154,7 @@ class DeliveryWorker(SessionActor):
         tasks: list[DeliveryTask] = []
         try:
             tasks = tasks_of(orjson.loads(message.body))
+            self._prefetch.received(len(tasks))
             self.stats["in_flight"] += len(tasks)
             later: Later = []  # what goes to a wait queue
             if len(tasks) == 1:

@@ -1,7 +1,7 @@
 """Retention: deletes what has outlived its retention (attempts, dead letters, tombstones).
 
 FerretDB has no TTL indexes, so a small actor does it every `RetentionSettings.interval_s`,
-first a minute after it starts (not during start-up). It runs at Ray's default worker
+first ten minutes after it starts (not during start-up). It runs at Ray's default worker
 priority, below the pipeline's actors: it is background work. `python -m jobs.retention` runs
 one purge by hand.
 """
@@ -21,7 +21,7 @@ from core.settings import MongoSettings, RetentionSettings
 
 log = logging.getLogger(__name__)
 
-FIRST_PURGE_AFTER_S = 60.0
+FIRST_PURGE_AFTER_S = 600.0  # not during start-up, nor a benchmark run right after it
 
 
 class Retention:

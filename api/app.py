@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters import mongo
+from adapters.backlog import Backlog
 from adapters.dead_letters import Replayer
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
@@ -69,6 +70,9 @@ def create_app(
     org_repo = OrgRepo(the_db)
     type_repo = EventTypeRepo(the_db)
     replayer = Replayer(config.rabbit)
+    backlog = Backlog(
+        config.rabbit, api.backpressure_messages, api.backpressure_max_wait_s, api.backpressure_poll_s
+    )
     ctx = ApiContext(
         api=api,
         kafka=config.kafka,
@@ -84,11 +88,14 @@ def create_app(
         guard=Guard(config.delivery.ssrf_allowlist),
         event_schemas=EventSchemas(type_repo, api.event_type_cache_s, clock),
         replayer=replayer,
+        backlog=backlog,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        backlog.start()
         yield
+        await backlog.close()
         await replayer.close()
         if owned_producer:
             await asyncio.to_thread(the_producer.close)

@@ -9,6 +9,7 @@ from typing import Protocol
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import Request
 
+from adapters.backlog import Backlog
 from adapters.dead_letters import Replayer
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
@@ -59,6 +60,7 @@ class ApiContext:
     guard: Guard
     event_schemas: EventSchemas
     replayer: Replayer
+    backlog: Backlog
 
 
 def caller(ctx: ApiContext) -> Callable[[Request], Awaitable[Principal]]:

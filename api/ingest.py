@@ -106,6 +106,7 @@ class Ingest:
         key = check_idempotency_key(idempotency_key)
         event = build_event(parse_json(body), who, key, rfc3339(utcnow()), self._max_depth)
         await self._schemas.check(who.org, [event])
+        await ctx.backlog.room()
         await ctx.producer.produce(self._topic, who.org_key, encode_event(event))
         ctx.hooks.events_accepted(who.org, 1)
         return orjson.dumps({"id": event["id"]})
@@ -129,6 +130,7 @@ class Ingest:
             for i, item in enumerate(items)
         ]
         await self._schemas.check(who.org, events, "events.")
+        await ctx.backlog.room()
         await ctx.producer.produce_many(self._topic, [(who.org_key, encode_event(e)) for e in events])
         ctx.hooks.events_accepted(who.org, len(events))
         return orjson.dumps({"ids": [e["id"] for e in events]})

@@ -59,8 +59,11 @@ class EndpointGate:
         """Too much is queued here for the endpoint to take it soon: the next task is parked on a
         wait queue rather than held. A few queued behind the slots always wait; beyond that, a
         healthy endpoint's backlog waits here (it costs nothing within prefetch) while the
-        endpoint visibly drains it within MAX_QUEUED_S. A stalled endpoint, or one with no
-        evidence yet, gets no more than the few."""
+        endpoint visibly drains it within MAX_QUEUED_S. One with no evidence yet (new, or idle
+        for a while, and its first calls are out) gets FRESH_WAITING times the few: parking a
+        new endpoint's first burst would cost every task of it a second, and if the endpoint
+        then hangs, admission parks what waits as soon as it looks stalled. A stalled endpoint
+        gets no more than the few."""
         if self.concurrency == 0:
             return True
         if self.waiting < self.max_waiting:
@@ -68,7 +71,9 @@ class EndpointGate:
         if self.stalled(now):
             return True
         rate = self._drain_rate(now, stalled=False)
-        return rate is None or (self.waiting + self.in_flight) / rate > MAX_QUEUED_S
+        if rate is None:
+            return self.waiting >= FRESH_WAITING * self.max_waiting
+        return (self.waiting + self.in_flight) / rate > MAX_QUEUED_S
 
     def stalled(self, now: float) -> bool:
         """Calls on the wire and nothing back for a second: taken to be hanging."""
@@ -136,6 +141,7 @@ class EndpointGate:
 MAX_PARK_S = 300.0
 # A healthy endpoint's backlog waits in memory while it drains within this (see `crowded`).
 MAX_QUEUED_S = 1.0
+FRESH_WAITING = 8
 
 
 def pool_share(total: int, pool: int, index: int) -> int:

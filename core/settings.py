@@ -99,10 +99,11 @@ class DeliverySettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_DELIVERY_", frozen=True)
 
     actors: int = Field(default_factory=half_the_cores, ge=1)
-    # Messages (each up to a share of an endpoint's cap of tasks: core.routing.Chunking) an actor
-    # holds unacked. About a second of work at most: more, and a healthy backlog outgrows what
-    # `EndpointGate.crowded` lets wait in memory and gets parked for nothing.
-    prefetch: int = Field(default=32, ge=1, le=65535)
+    # Tasks an actor holds unacked, about: its prefetch in messages follows their size
+    # (core/flow.py), between 4 and `prefetch` messages. Enough to keep endpoints' calls out;
+    # more is work every new event waits behind.
+    tasks_in_hand: int = Field(default=512, ge=1)
+    prefetch: int = Field(default=256, ge=1, le=65535)
     max_in_flight: int = Field(default=256, ge=1)
     per_endpoint_concurrency: int = Field(default=32, ge=1)
     connect_timeout_s: float = Field(default=5.0, gt=0)
@@ -137,6 +138,13 @@ class ApiSettings(BaseSettings):
     # Resolving a webhook's host when it is written (the SSRF check) gives up after this long.
     dns_timeout_s: float = Field(default=3.0, gt=0)
     max_schema_bytes: int = Field(default=65_536, ge=1024)
+    # Backpressure (adapters/backlog.py): while more than this many delivery messages wait in
+    # the work queue beyond every delivery actor's prefetch (a message holds up to a share of
+    # an endpoint's cap: a tenth of a second of work at 8), new events wait up to `backpressure_max_wait_s`
+    # before they are accepted. 0: never.
+    backpressure_messages: int = Field(default=8, ge=0)
+    backpressure_max_wait_s: float = Field(default=2.0, ge=0)
+    backpressure_poll_s: float = Field(default=0.05, gt=0)
 
 
 class AdminSettings(BaseSettings):

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from core.admission import Admission, Drop, Park, before_gate, hold_back
-from core.gates import EndpointGate, GateBook
+from core.gates import FRESH_WAITING, EndpointGate, GateBook
 from core.models import DeliveryTask, Webhook
 
 
@@ -87,7 +87,7 @@ async def test_a_crowded_endpoint_parks_what_it_cannot_take_soon() -> None:
     clock = Clock()
     b = book(cap=1)
     gate = b.gate(webhook())
-    gate.waiting = gate.max_waiting
+    gate.waiting = FRESH_WAITING * gate.max_waiting
     refused = await Admission(b, lambda _id: None, clock, clock.sleep).through(task(), webhook(), _never)
     assert refused == Park(1.0, congested=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.breaker import CircuitBreaker
-from core.gates import MAX_PARK_S, EndpointGate, GateBook, pool_share, prune_signals
+from core.gates import FRESH_WAITING, MAX_PARK_S, EndpointGate, GateBook, pool_share, prune_signals
 from core.models import Webhook
 from core.settings import DeliverySettings
 
@@ -17,8 +17,14 @@ def test_gate_honours_pauses_and_says_when_it_is_crowded() -> None:
     assert gate.admit(2.0) == 4.0  # the endpoint asked for a pause until 6.0
     assert gate.admit(6.1) == 0
     assert not gate.crowded(6.1)
-    gate.waiting = gate.max_waiting  # more queued for a slot than a few, and no evidence it drains
+    gate.waiting = gate.max_waiting  # more than a few queued behind a call out for 5 s: stalled
     assert gate.crowded(6.1)
+    fresh = EndpointGate(2, None, CircuitBreaker())
+    assert fresh.admit(10.0) == 0
+    fresh.waiting = fresh.max_waiting  # no evidence yet: a new endpoint's first burst waits
+    assert not fresh.crowded(10.2)
+    fresh.waiting = FRESH_WAITING * fresh.max_waiting
+    assert fresh.crowded(10.2)
 
 
 def test_gate_opens_the_breaker_after_consecutive_failures() -> None:
