@@ -25,6 +25,7 @@ from core.settings import RabbitSettings
 log = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # after the broker could not be read, try again this soon
+CLOSE_S = 0.5
 
 
 class Backlog:
@@ -37,6 +38,7 @@ class Backlog:
         self.held_s = 0.0  # time events were held, in all (a counter for the metrics)
         self._task: asyncio.Task[None] | None = None
         self._room: asyncio.Event | None = None  # set while the backlog is within its bound
+        self._closing = False
 
     @property
     def enabled(self) -> bool:
@@ -69,32 +71,31 @@ class Backlog:
 
     async def _watch(self) -> None:
         connection: AbstractConnection | None = None
-        while True:
-            try:
-                if connection is None or connection.is_closed:
-                    connection = await rabbit.connect(self._settings, "edp-api-backlog")
-                channel = await connection.channel()
+        try:
+            while not self._closing:
                 try:
-                    while not channel.is_closed:
+                    if connection is None or connection.is_closed:
+                        connection = await rabbit.connect(self._settings, "edp-api-backlog")
+                    channel = await connection.channel()
+                    while not channel.is_closed and not self._closing:
                         queue = await channel.declare_queue(self._settings.queue, passive=True)
                         self._read(int(queue.declaration_result.message_count or 0))
                         await asyncio.sleep(self.poll_s)
-                finally:
-                    with contextlib.suppress(Exception):
-                        await channel.close()
-            except asyncio.CancelledError:
-                if connection is not None:
-                    with contextlib.suppress(Exception):
-                        await connection.close()
-                raise
-            except Exception as exc:  # no queue yet, broker down: hold nothing, look again soon
-                self._read(0)
-                log.debug("work queue depth unavailable error=%r", exc)
-                await asyncio.sleep(RETRY_S)
+                except Exception as exc:  # no queue yet, broker down: hold nothing, look again soon
+                    self._read(0)
+                    log.debug("work queue depth unavailable error=%r", exc)
+                    await asyncio.sleep(RETRY_S)
+        finally:
+            if connection is not None and not connection.is_closed:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(connection.close(), CLOSE_S)
 
     async def close(self) -> None:
         if self._task is not None:
+            # A flag as well as the cancel: a cancel that lands while aio-pika's connect is
+            # finishing can be swallowed (asyncio.wait_for in Python 3.11), and the loop must end.
+            self._closing = True
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # Bounded: a broker that stopped answering must not hold the API's shutdown.
+            await asyncio.wait({self._task}, timeout=2 * CLOSE_S)
             self._task = None

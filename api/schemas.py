@@ -12,7 +12,15 @@ import re
 from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 from pydantic.json_schema import SkipJsonSchema
 
 # Ids minted by this platform: a prefix, "_", base32 (core/ids.py).
@@ -204,7 +212,7 @@ class EventTypeIn(_Strict):
         alias="schema",
         description="JSON Schema (2020-12) that every event's `data` of this type must match",
     )
-    derived_topic: bool = Field(
+    derived_topic: StrictBool = Field(
         default=False,
         description="also copy every event of this type to its own Kafka topic (`events.<type>`)",
     )
