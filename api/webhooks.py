@@ -1,5 +1,8 @@
 """Webhooks: create, list, get, patch, delete (a tombstone), and their signing secrets.
 
+What a route does beyond parsing is a function here (`create`, `patch_changes`, `delete`,
+`rotate`), so the customer portal (api/portal/) runs the very same checks and writes.
+
 Every write goes through `WebhookRepo`, which sets `updated_at` and bumps `version`: that is
 how the rule cache, polling the collection, sees the change within its poll interval. A
 webhook's secrets are shown by the create call and by `GET /v1/webhooks/{id}/secret` only.
@@ -97,6 +100,62 @@ async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
     return changes
 
 
+async def create(ctx: ApiContext, org: str, body: WebhookCreate) -> tuple[Webhook, str]:
+    """Check and store a new webhook of `org`. Returns it and its first signing secret."""
+    event_types = check_event_types(body.event_types)
+    spec = check_filter(body.filter)
+    headers = check_headers(body.headers)
+    await check_url(ctx.guard, body.url, ctx.api.dns_timeout_s)
+    secret = new_secret()
+    created = await ctx.webhooks.create(
+        Webhook(
+            id=new_id("wh"),
+            org=org,
+            url=body.url,
+            event_types=tuple(event_types),
+            filter=spec,
+            secrets=(Secret(secret),),
+            headers=headers,
+            rate_limit=body.rate_limit,
+            max_concurrency=body.max_concurrency,
+            enabled=body.enabled,
+            description=body.description,
+            retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,
+        )
+    )
+    return created, secret
+
+
+async def delete(ctx: ApiContext, org: str, webhook_id: str) -> None:
+    """Tombstone the webhook; deleting it again is fine, any id that is not the org's is NotFound."""
+    try:
+        await ctx.webhooks.delete(org, webhook_id)
+    except NotFound:
+        # Idempotent for the org's own webhooks; any other id is unknown, as everywhere else.
+        if not await ctx.webhooks.is_tombstone(org, webhook_id):
+            raise
+
+
+async def rotate(ctx: ApiContext, org: str, webhook_id: str, expire_old_in_s: float) -> Rotated:
+    """A new current secret; the old one keeps signing for `expire_old_in_s` seconds."""
+    repo = ctx.webhooks
+    for _ in range(ROTATE_TRIES):
+        wh = await repo.get(org, webhook_id)
+        old = current_secret(wh)
+        new = new_secret()
+        expires_at = utcnow() + timedelta(seconds=expire_old_in_s)
+        # New first; of the old ones only the last current survives: two secrets at most.
+        secrets: list[dict[str, Any]] = [{"key": new, "expires_at": None}]
+        if old is not None:
+            secrets.append({"key": old.key, "expires_at": expires_at})
+        try:
+            await repo.patch(org, webhook_id, {"secrets": secrets}, if_version=wh.version)
+        except NotFound:
+            continue  # changed under us (or deleted): read again
+        return Rotated(secret=new, previous_expires_at=rfc3339(expires_at) if old else None)
+    raise BrokerUnavailable(f"webhook {webhook_id} kept changing during the rotation; try again")
+
+
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
     Who = Annotated[Principal, Depends(caller(ctx))]
@@ -110,27 +169,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Create a webhook; the response holds its signing secret",
     )
     async def create_webhook(who: Who, body: WebhookCreate) -> WebhookCreated:
-        event_types = check_event_types(body.event_types)
-        spec = check_filter(body.filter)
-        headers = check_headers(body.headers)
-        await check_url(ctx.guard, body.url, ctx.api.dns_timeout_s)
-        secret = new_secret()
-        created = await repo.create(
-            Webhook(
-                id=new_id("wh"),
-                org=who.org,
-                url=body.url,
-                event_types=tuple(event_types),
-                filter=spec,
-                secrets=(Secret(secret),),
-                headers=headers,
-                rate_limit=body.rate_limit,
-                max_concurrency=body.max_concurrency,
-                enabled=body.enabled,
-                description=body.description,
-                retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,
-            )
-        )
+        created, secret = await create(ctx, who.org, body)
         return WebhookCreated(**webhook_out(created).model_dump(), secret=secret)
 
     @r.get(
@@ -183,12 +222,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Delete a webhook (idempotent: deleting it again answers 204)",
     )
     async def delete_webhook(who: Who, webhook_id: WebhookId) -> Response:
-        try:
-            await repo.delete(who.org, webhook_id)
-        except NotFound:
-            # Idempotent for the org's own webhooks; any other id is unknown, as everywhere else.
-            if not await repo.is_tombstone(who.org, webhook_id):
-                raise
+        await delete(ctx, who.org, webhook_id)
         return Response(status_code=204)
 
     @r.get(
@@ -212,21 +246,6 @@ def router(ctx: ApiContext) -> APIRouter:
     async def rotate_secret(
         who: Who, webhook_id: WebhookId, body: Annotated[RotateRequest | None, Body()] = None
     ) -> Rotated:
-        expire_in = (body or RotateRequest()).expire_old_in_s
-        for _ in range(ROTATE_TRIES):
-            wh = await repo.get(who.org, webhook_id)
-            old = current_secret(wh)
-            new = new_secret()
-            expires_at = utcnow() + timedelta(seconds=expire_in)
-            # New first; of the old ones only the last current survives: two secrets at most.
-            secrets: list[dict[str, Any]] = [{"key": new, "expires_at": None}]
-            if old is not None:
-                secrets.append({"key": old.key, "expires_at": expires_at})
-            try:
-                await repo.patch(who.org, webhook_id, {"secrets": secrets}, if_version=wh.version)
-            except NotFound:
-                continue  # changed under us (or deleted): read again
-            return Rotated(secret=new, previous_expires_at=rfc3339(expires_at) if old else None)
-        raise BrokerUnavailable(f"webhook {webhook_id} kept changing during the rotation; try again")
+        return await rotate(ctx, who.org, webhook_id, (body or RotateRequest()).expire_old_in_s)
 
     return r
