@@ -1,9 +1,13 @@
 """Deliveries: the attempt log (newest first), and replay of dead letters (one, or a webhook's
 failures since T) back onto the RabbitMQ work queue, through the app's `dead_letters.Replayer`.
+
+Each route parses and calls a function here (`list_attempts_page`, `retry`, `recover`), which
+the customer portal (api/portal/) calls too.
 """
 
 import base64
 import binascii
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -72,6 +76,59 @@ def attempt_out(row: Doc) -> AttemptOut:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class AttemptQuery:
+    """What a listing of attempts may be narrowed to; None is no condition."""
+
+    webhook_id: str | None = None
+    event_id: str | None = None
+    delivery_id: str | None = None
+    outcome: str | None = None
+    status_code: int | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    def match(self) -> Doc:
+        match: Doc = {}
+        for name in ("webhook_id", "event_id", "delivery_id", "outcome", "status_code"):
+            value = getattr(self, name)
+            if value is not None:
+                match[name] = value
+        at: dict[str, Any] = {}
+        if self.since is not None:
+            at["$gte"] = self.since
+        if self.until is not None:
+            at["$lt"] = self.until
+        if at:
+            match["at"] = at
+        return match
+
+
+async def list_attempts_page(
+    ctx: ApiContext, org: str, query: AttemptQuery, limit: int, after: str | None
+) -> AttemptPage:
+    """One page of the org's attempts, newest first; `after` is the `next` of the page before."""
+    before = decode_cursor(after) if after else None
+    rows = await ctx.deliveries.attempts(org, query.match(), limit=limit + 1, before=before)
+    rows, next_cursor = page_of(rows, limit, encode_cursor)
+    return AttemptPage(data=[attempt_out(a) for a in rows], next=next_cursor)
+
+
+async def retry(ctx: ApiContext, org: str, delivery_id: str) -> int:
+    """Replay one dead letter of the org (NotFound if it has none by that id)."""
+    if await ctx.deliveries.dead_letter(org, delivery_id) is None:
+        raise NotFound(f"no dead letter {delivery_id}")
+    coll = ctx.db[dead_letters.DEAD_LETTERS]
+    return await ctx.replayer.run(lambda ex: dead_letters.retry_one(coll, ex, org, delivery_id))
+
+
+async def recover(ctx: ApiContext, org: str, webhook_id: str, since: datetime) -> int:
+    """Replay every dead letter of the org's webhook since `since`; how many were published."""
+    await ctx.webhooks.get(org, webhook_id)  # 404 for a webhook that is not this org's
+    coll = ctx.db[dead_letters.DEAD_LETTERS]
+    return await ctx.replayer.run(lambda ex: dead_letters.recover(coll, ex, org, webhook_id, since))
+
+
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["deliveries"])
     Who = Annotated[Principal, Depends(caller(ctx))]
@@ -97,27 +154,8 @@ def router(ctx: ApiContext) -> APIRouter:
             str | None, Query(max_length=MAX_CURSOR, description="`next` of the last page")
         ] = None,
     ) -> AttemptPage:
-        match: Doc = {}
-        for name, value in (
-            ("webhook_id", webhook_id),
-            ("event_id", event_id),
-            ("delivery_id", delivery_id),
-            ("outcome", outcome),
-            ("status_code", status_code),
-        ):
-            if value is not None:
-                match[name] = value
-        at: dict[str, Any] = {}
-        if since is not None:
-            at["$gte"] = since
-        if until is not None:
-            at["$lt"] = until
-        if at:
-            match["at"] = at
-        before = decode_cursor(after) if after else None
-        rows = await ctx.deliveries.attempts(who.org, match, limit=limit + 1, before=before)
-        rows, next_cursor = page_of(rows, limit, encode_cursor)
-        return AttemptPage(data=[attempt_out(a) for a in rows], next=next_cursor)
+        query = AttemptQuery(webhook_id, event_id, delivery_id, outcome, status_code, since, until)
+        return await list_attempts_page(ctx, who.org, query, limit, after)
 
     @r.post(
         "/v1/deliveries/{delivery_id}/retry",
@@ -127,11 +165,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Replay one dead-lettered delivery (same webhook-id, fresh retry schedule)",
     )
     async def retry_delivery(who: Who, delivery_id: Id) -> Replayed:
-        if await ctx.deliveries.dead_letter(who.org, delivery_id) is None:
-            raise NotFound(f"no dead letter {delivery_id}")
-        coll = ctx.db[dead_letters.DEAD_LETTERS]
-        n = await ctx.replayer.run(lambda ex: dead_letters.retry_one(coll, ex, who.org, delivery_id))
-        return Replayed(replayed=n)
+        return Replayed(replayed=await retry(ctx, who.org, delivery_id))
 
     @r.post(
         "/v1/webhooks/{webhook_id}/recover",
@@ -141,10 +175,6 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Replay every dead letter of a webhook since a time",
     )
     async def recover_webhook(who: Who, webhook_id: Id, body: RecoverRequest) -> Replayed:
-        await ctx.webhooks.get(who.org, webhook_id)  # 404 for a webhook that is not this org's
-        coll = ctx.db[dead_letters.DEAD_LETTERS]
-        since = body.since
-        n = await ctx.replayer.run(lambda ex: dead_letters.recover(coll, ex, who.org, webhook_id, since))
-        return Replayed(replayed=n)
+        return Replayed(replayed=await recover(ctx, who.org, webhook_id, body.since))
 
     return r
