@@ -69,6 +69,14 @@ def fresh_task(doc: Doc) -> DeliveryTask:
     return task
 
 
+async def publish(exchange: AbstractExchange, tasks: list[DeliveryTask]) -> int:
+    """Publish tasks to the work queue, one message each, confirmed: what a replay sends, and a
+    test event the API sends to one endpoint. Routed by org, as the filters route theirs."""
+    batch = [(f"org.{t['event']['org']}", rabbit.message(orjson.dumps(t), t["delivery_id"])) for t in tasks]
+    await rabbit.publish_confirmed(exchange, batch)
+    return len(batch)
+
+
 async def replay(
     coll: AsyncCollection[Doc], exchange: AbstractExchange, query: Doc, limit: int = 100_000
 ) -> int:
@@ -80,11 +88,7 @@ async def replay(
     docs = await coll.find({**query, "replayed_at": None}).limit(limit).to_list(None)
     if not docs:
         return 0
-    batch = []
-    for doc in docs:
-        task = fresh_task(doc)
-        batch.append((f"org.{task['event']['org']}", rabbit.message(orjson.dumps(task), task["delivery_id"])))
-    await rabbit.publish_confirmed(exchange, batch)
+    await publish(exchange, [fresh_task(doc) for doc in docs])
     await coll.update_many({"_id": {"$in": [d["_id"] for d in docs]}}, {"$set": {"replayed_at": utcnow()}})
     return len(docs)
 

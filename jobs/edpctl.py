@@ -148,6 +148,13 @@ def _webhook_rotate(api: Api, args: argparse.Namespace) -> Any:
     return api("POST", f"/v1/webhooks/{args.id}/secret/rotate", body)
 
 
+def _webhook_test(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"type": args.type}
+    if args.data:
+        body["data"] = _json_arg(args.data, "--data")
+    return api("POST", f"/v1/webhooks/{args.id}/test", body)
+
+
 def _type_add(api: Api, args: argparse.Namespace) -> Any:
     body = {"name": args.name, "description": args.description or ""}
     if args.schema:
@@ -237,6 +244,11 @@ def parser() -> argparse.ArgumentParser:
     rot.add_argument(
         "--expire-old-in", type=float, help="seconds the old secret keeps signing (default 24 h)"
     )
+
+    test = _command(wh, "test", _webhook_test, "send a test event to this webhook only")
+    test.add_argument("id")
+    test.add_argument("--type", default="webhook.test", help="its event type (default webhook.test)")
+    test.add_argument("--data", help="its data, a JSON object (or @file); default {}")
 
     et = sub.add_parser("type", help="event types").add_subparsers(dest="action", required=True)
     tadd = _command(et, "add", _type_add, "create or replace an event type")

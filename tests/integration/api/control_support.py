@@ -14,7 +14,9 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import aio_pika
 import httpx
+import orjson
 import pika
 import pytest
 import uvicorn
@@ -28,6 +30,7 @@ from adapters.mongo import Doc
 from adapters.repos import OrgRepo
 from api.app import create_app
 from api.config import ApiConfig
+from core.models import DeliveryTask
 from core.retry import WAIT_LADDER_S, wait_queue_name
 from core.settings import (
     AdminSettings,
@@ -93,6 +96,34 @@ def delete_rabbit(settings: RabbitSettings) -> None:
         ch.exchange_delete(settings.exchange)
     finally:
         conn.close()
+
+
+async def drain(env: ControlEnv, expect: int, timeout_s: float = 5.0) -> list[DeliveryTask]:
+    """The tasks on the work queue (what a delivery worker would get); none if the app never
+    declared it (it does on its first publish)."""
+    conn = await aio_pika.connect(env.rabbit.url.get_secret_value())
+    got: list[DeliveryTask] = []
+    try:
+        channel = await conn.channel()
+        try:
+            queue = await channel.get_queue(env.rabbit.queue)
+        except aio_pika.exceptions.ChannelNotFoundEntity:
+            return got
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while len(got) < expect and asyncio.get_running_loop().time() < deadline:
+            msg = await queue.get(fail=False)
+            if msg is None:
+                await asyncio.sleep(0.05)
+                continue
+            got.append(orjson.loads(msg.body))
+            await msg.ack()
+        await asyncio.sleep(0.2)
+        while (extra := await queue.get(fail=False)) is not None:
+            got.append(orjson.loads(extra.body))
+            await extra.ack()
+    finally:
+        await conn.close()
+    return got
 
 
 def control_config(

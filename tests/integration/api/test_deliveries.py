@@ -3,19 +3,16 @@ RabbitMQ: what the API publishes is what a delivery worker would consume."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
-import orjson
 import pytest
 
 from adapters import dead_letters
 from core.ids import delivery_id, new_id
 from core.models import Attempt, DeliveryTask
-from tests.integration.api.control_support import ControlEnv, control_env
+from tests.integration.api.control_support import ControlEnv, control_env, drain
 
 pytestmark = pytest.mark.services
 
@@ -71,30 +68,6 @@ async def seed_dead_letter(env: ControlEnv, org: str, webhook_id: str) -> Delive
     }
     await dead_letters.record(env.db[dead_letters.DEAD_LETTERS], task, "exhausted")
     return task
-
-
-async def drain(env: ControlEnv, expect: int, timeout_s: float = 5.0) -> list[DeliveryTask]:
-    """The tasks on the work queue (what a delivery worker would get)."""
-    conn = await aio_pika.connect(env.rabbit.url.get_secret_value())
-    got: list[DeliveryTask] = []
-    try:
-        channel = await conn.channel()
-        queue = await channel.get_queue(env.rabbit.queue)
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        while len(got) < expect and asyncio.get_running_loop().time() < deadline:
-            msg = await queue.get(fail=False)
-            if msg is None:
-                await asyncio.sleep(0.05)
-                continue
-            got.append(orjson.loads(msg.body))
-            await msg.ack()
-        await asyncio.sleep(0.2)
-        while (extra := await queue.get(fail=False)) is not None:
-            got.append(orjson.loads(extra.body))
-            await extra.ack()
-    finally:
-        await conn.close()
-    return got
 
 
 async def test_attempts_newest_first_with_a_cursor(env: ControlEnv) -> None:

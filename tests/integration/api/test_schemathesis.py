@@ -34,6 +34,7 @@ SEMANTIC_422 = [
     ("PATCH", "^/v1/webhooks/\\{webhook_id\\}$"),
     ("POST", "^/v1/event-types$"),
     ("GET", "^/v1/attempts$"),
+    ("POST", "^/v1/webhooks/\\{webhook_id\\}/test$"),  # the org's event-type schema, depth
     ("POST", "^/v1/events$"),
     ("POST", "^/v1/events/batch$"),
 ]

@@ -57,6 +57,8 @@ def test_walk_through(
     assert sent["id"].startswith("evt_")
     assert ctl(capsys, "attempts", "--webhook", hook["id"], "--limit", "5") == {"data": [], "next": None}
     assert ctl(capsys, "recover", hook["id"], "--since", "2026-01-01T00:00:00Z") == {"replayed": 0}
+    ping = ctl(capsys, "webhook", "test", hook["id"], "--type", "order.created", "--data", '{"amount": 1}')
+    assert ping["event_id"].startswith("evt_") and ping["delivery_id"].startswith("dlv_")
     assert edpctl.main(["--field", "secret", "webhook", "rotate", hook["id"]]) == 0
     assert capsys.readouterr().out.startswith("whsec_")
     assert ctl(capsys, "webhook", "delete", hook["id"]) == {"deleted": hook["id"]}
