@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,7 +18,6 @@ import httpx
 import orjson
 import pika
 import pytest
-import uvicorn
 from confluent_kafka import KafkaException
 from pydantic import SecretStr
 from pymongo.asynchronous.database import AsyncDatabase
@@ -40,6 +38,7 @@ from core.settings import (
     MongoSettings,
     RabbitSettings,
 )
+from testkit.serving import serving
 from tests.integration.api.support import ADMIN_KEY, delete_topic, namespace, require_services
 
 log = logging.getLogger(__name__)
@@ -193,31 +192,18 @@ def served(**api: Any) -> Iterator[Served]:
     sync_db = mongo.sync_database(mongo_settings)
     mongo.ensure_indexes(sync_db)
     app = create_app(control_config(kafka, mongo_settings, rabbit, **api))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False))
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-            time.sleep(0.05)
-        orgs = []
-        with httpx.Client(base_url=url, trust_env=False) as http:
-            for name in ("served", "other"):
-                r = http.post(
-                    "/v1/orgs", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
-                )
-                assert r.status_code == 201, r.text
-                orgs.append(Org(r.json()["id"], r.json()["api_key"]))
-        yield Served(url, ADMIN_KEY, orgs[0], orgs[1], mongo_settings, rabbit)
+        with serving(app) as url:
+            orgs = []
+            with httpx.Client(base_url=url, trust_env=False) as http:
+                for name in ("served", "other"):
+                    r = http.post(
+                        "/v1/orgs", json={"name": name}, headers={"Authorization": f"Bearer {ADMIN_KEY}"}
+                    )
+                    assert r.status_code == 201, r.text
+                    orgs.append(Org(r.json()["id"], r.json()["api_key"]))
+            yield Served(url, ADMIN_KEY, orgs[0], orgs[1], mongo_settings, rabbit)
     finally:
-        server.should_exit = True
-        thread.join(30)
-        sock.close()
         sync_db.client.drop_database(mongo_settings.database)
         sync_db.client.close()
         try:
