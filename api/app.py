@@ -30,7 +30,7 @@ from adapters.dead_letters import Replayer
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
 from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
-from api import deliveries, errors, event_types, ingest, orgs, pings, webhooks
+from api import deliveries, errors, event_types, ingest, orgs, pings, portal, webhooks
 from api.auth import AdminAuth, KeyAuth
 from api.config import ApiConfig
 from api.context import ApiContext, ApiHooks, EventProducer, NoHooks
@@ -119,6 +119,7 @@ def create_app(
     app.include_router(event_types.router(ctx))
     app.include_router(deliveries.router(ctx))
     app.include_router(pings.router(ctx))
+    portal.install(app, ctx, config)
     app.include_router(_health_router(ctx))
     for extra in extra_routers:
         app.include_router(extra)

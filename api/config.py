@@ -17,6 +17,7 @@ from core.settings import (
     KafkaSettings,
     LogSettings,
     MongoSettings,
+    PortalSettings,
     RabbitSettings,
 )
 
@@ -32,4 +33,5 @@ class ApiConfig:
     # workers' own, so a URL accepted here is not refused at send time for a reason known now.
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
+    portal: PortalSettings = field(default_factory=PortalSettings)
     log: LogSettings = field(default_factory=LogSettings)

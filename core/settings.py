@@ -147,6 +147,24 @@ class ApiSettings(BaseSettings):
     backpressure_poll_s: float = Field(default=0.05, gt=0)
 
 
+class PortalSettings(BaseSettings):
+    """The customer portal (api/portal/, docs/portal.md): single-use links, then a session."""
+
+    model_config = SettingsConfigDict(env_prefix="EDP_PORTAL_", frozen=True)
+
+    # Signs link tokens and session cookies. Unset: derived from EDP_ADMIN_KEY (HKDF), so a
+    # deployment with an admin key needs nothing more; with neither, portal links answer 503.
+    secret: SecretStr | None = None
+    # How long a link opens a session when its creator does not say (the request may ask for
+    # up to `max_link_ttl_s`): short, because a link is a bearer credential in a chat or a mail.
+    link_ttl_s: float = Field(default=900.0, ge=1, le=86_400)
+    max_link_ttl_s: float = Field(default=86_400.0, ge=1, le=7 * 86_400)
+    session_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)
+    # The origin links point at (https://portal.example.com); unset: the origin the API was
+    # called at. An https origin also marks the cookies Secure.
+    public_url: str | None = None
+
+
 class AdminSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_", frozen=True)
 

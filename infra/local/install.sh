@@ -18,6 +18,9 @@ ensure_apt_packages() {
   command -v ss >/dev/null 2>&1 || want+=(iproute2)
   [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || want+=(rabbitmq-server)
   command -v prometheus >/dev/null 2>&1 || want+=(prometheus)
+  # The portal's browser test (tests/e2e/test_portal.py): Playwright drives Debian's Chromium.
+  [[ -x /usr/bin/chromium ]] || want+=(chromium)
+  [[ -x /usr/bin/chromedriver ]] || want+=(chromium-driver)
   ((${#want[@]})) || return 0
   apt_ensure "${want[@]}" || {
     INSTALL_WHY="apt-get install ${want[*]} failed; see .local/logs/apt.log"
