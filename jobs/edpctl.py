@@ -179,6 +179,11 @@ def _recover(api: Api, args: argparse.Namespace) -> Any:
     return api("POST", f"/v1/webhooks/{args.webhook_id}/recover", {"since": args.since})
 
 
+def _portal(api: Api, args: argparse.Namespace) -> Any:
+    body = {} if args.expires_in is None else {"expires_in_s": args.expires_in}
+    return api("POST", "/v1/orgs/me/portal-links", body)
+
+
 def _send(api: Api, args: argparse.Namespace) -> Any:
     return api("POST", "/v1/events", {"type": args.type, "data": _json_arg(args.data, "data")})
 
@@ -268,6 +273,9 @@ def parser() -> argparse.ArgumentParser:
     rec = _command(sub, "recover", _recover, "replay a webhook's dead letters since a time")
     rec.add_argument("webhook_id")
     rec.add_argument("--since", required=True, help="RFC 3339, e.g. 2026-11-28T00:00:00Z")
+
+    portal = _command(sub, "portal", _portal, "a single-use link to the customer portal (--field url)")
+    portal.add_argument("--expires-in", type=float, help="seconds it can be opened in (default 15 min)")
 
     send = _command(sub, "send", _send, "send one event")
     send.add_argument("type")

@@ -60,6 +60,9 @@ done
 curl -fsS -o /dev/null http://127.0.0.1:8000/healthz || { echo "run: the API does not answer on 127.0.0.1:8000" >&2; exit 1; }
 
 KEY=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["helpdev"])' "$STATE/demo-keys.json")
+# A portal link for the demo org: single use and short-lived, so a fresh one each run.
+PORTAL=$("$VENV/bin/python" -m jobs.edpctl --url http://127.0.0.1:8000 --key "$KEY" --field url portal 2>&1) ||
+  PORTAL="(no link: $PORTAL)"
 cat <<MSG
 
 The platform is up.
@@ -70,6 +73,8 @@ The platform is up.
   Sample receivers          http://127.0.0.1:8080-8082   (EVENT_A, EVENT_B, EVENT_C)
   Admin key                 $ADMIN_NOTE
   Demo org keys             $STATE/demo-keys.json
+  Customer portal (helpdev) $PORTAL
+                            (opens once, within 15 min; another: EDP_API_KEY=... $VENV/bin/python -m jobs.edpctl portal)
 
 Send an event:
   curl -sS -X POST http://127.0.0.1:8000/v1/events -H "Authorization: Bearer $KEY" \\

@@ -62,6 +62,10 @@ def test_walk_through(
     assert edpctl.main(["--field", "secret", "webhook", "rotate", hook["id"]]) == 0
     assert capsys.readouterr().out.startswith("whsec_")
     assert ctl(capsys, "webhook", "delete", hook["id"]) == {"deleted": hook["id"]}
+    link = ctl(capsys, "portal", "--expires-in", "60")
+    assert link["url"].startswith(f"{api.url}/portal/login#token=") and link["expires_at"]
+    assert edpctl.main(["--field", "url", "portal"]) == 0
+    assert "/portal/login#token=" in capsys.readouterr().out
 
     # Errors: the API's answer on stderr, exit status 1.
     assert edpctl.main(["replay", "dlv_unknown"]) == 1
