@@ -79,7 +79,7 @@ def router(portal: Portal) -> APIRouter:
         try:
             filters = Filters.model_validate(given)
         except ValidationError as exc:
-            errors, filters = forms.validation_errors(exc), Filters()
+            errors, filters = forms.validation_errors(exc, tuple(Filters.model_fields)), Filters()
         hooks = await ctx.webhooks.list_page(who.org, limit=MAX_PAGE)
         query = filters.query(portal.now())
 

@@ -134,9 +134,9 @@ def typed(form: Mapping[str, str]) -> dict[str, str]:
     return {name: form.get(name, "") for name in FIELDS}
 
 
-def _field_of(path: str) -> str:
+def _field_of(path: str, fields: tuple[str, ...] = FIELDS) -> str:
     head = path.split(".", 1)[0]
-    return head if head in FIELDS else "form"
+    return head if head in fields else "form"
 
 
 def invalid_input(exc: InvalidInput) -> Errors:
@@ -145,11 +145,12 @@ def invalid_input(exc: InvalidInput) -> Errors:
     return {_field_of(field): f"{field}: {exc.message}"}
 
 
-def validation_errors(exc: ValidationError) -> Errors:
-    """pydantic's refusals (the API's declared limits), the first one per field."""
+def validation_errors(exc: ValidationError, fields: tuple[str, ...] = FIELDS) -> Errors:
+    """pydantic's refusals (the API's declared limits), the first one per field of `fields`
+    (the endpoint form's unless told)."""
     errors: Errors = {}
     for err in exc.errors():
         loc = [str(p) for p in err.get("loc", ())]
         path = ".".join(loc) or "form"
-        errors.setdefault(_field_of(path), f"{path}: {err.get('msg', 'invalid')}")
+        errors.setdefault(_field_of(path, fields), f"{path}: {err.get('msg', 'invalid')}")
     return errors
