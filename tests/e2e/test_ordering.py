@@ -16,7 +16,7 @@ import ray
 
 from cluster.supervisor import Supervisor
 from core.ids import delivery_id
-from core.models import Event, utcnow
+from core.models import Event, Webhook, utcnow
 from testkit.pipeline import PipelineWorld, rules_synced, wait_until
 from testkit.receiver.runner import ReceiversThread
 from testkit.receiver.state import CallRecord, Mode, PortState
@@ -40,6 +40,20 @@ def first_arrivals(calls: list[CallRecord], order: dict[str, int]) -> tuple[list
         elif pos != firsts[-1]:  # a repeat must be of the delivery just before, nothing older
             problems.append(f"event {pos} arrived again after {firsts[-1]}")
     return firsts, seqs, problems
+
+
+def start(
+    world: PipelineWorld, receivers: ReceiversThread, org: str, **webhook: Any
+) -> tuple[PortState, Webhook, Supervisor]:
+    """One webhook on the receiver, told its secret; the pipeline started and its rules synced."""
+    port = receivers.ports[0]
+    state = receivers.receivers.states[port]
+    hook = world.add_webhook(org, receivers.receivers.url(port, "/hook"), ["*"], **webhook)
+    state.set_secrets(s.key for s in hook.secrets)
+    sup = Supervisor(world.config, detached=False, check_interval_s=1.0)
+    sup.start()
+    assert wait_until(lambda: rules_synced(sup, 1), 20)
+    return state, hook, sup
 
 
 class Faults(threading.Thread):
@@ -82,15 +96,9 @@ class Faults(threading.Thread):
 def test_an_ordered_webhook_gets_every_event_in_order_through_failures_and_kills(
     world: PipelineWorld, receivers: ReceiversThread
 ) -> None:
-    port = receivers.ports[0]
-    state = receivers.receivers.states[port]
-    hook = world.add_webhook("org_ord", receivers.receivers.url(port, "/ordered"), ["*"], ordered=True)
-    state.set_secrets(s.key for s in hook.secrets)
-    sup = Supervisor(world.config, detached=False, check_interval_s=1.0)
-    sup.start()
+    state, hook, sup = start(world, receivers, "org_ord", ordered=True)
     faults = Faults(state, sup)
     try:
-        assert wait_until(lambda: rules_synced(sup, 1), 20)
         events: list[Event] = world.events(N, ["org_ord"], ["T"])
         order = {delivery_id(e["id"], hook.id): i for i, e in enumerate(events)}
         faults.start()
@@ -122,16 +130,8 @@ def test_an_ordered_webhook_gets_every_event_in_order_through_failures_and_kills
 def test_a_paused_lane_holds_after_a_dead_letter_and_goes_on_in_order_when_resumed(
     world: PipelineWorld, receivers: ReceiversThread
 ) -> None:
-    port = receivers.ports[0]
-    state = receivers.receivers.states[port]
-    hook = world.add_webhook(
-        "org_p", receivers.receivers.url(port, "/ordered"), ["*"], ordered=True, ordered_failure="pause"
-    )
-    state.set_secrets(s.key for s in hook.secrets)
-    sup = Supervisor(world.config, detached=False, check_interval_s=1.0)
-    sup.start()
+    state, hook, sup = start(world, receivers, "org_p", ordered=True, ordered_failure="pause")
     try:
-        assert wait_until(lambda: rules_synced(sup, 1), 20)
         events = world.events(40, ["org_p"], ["T"])
         order = {delivery_id(e["id"], hook.id): i for i, e in enumerate(events)}
         world.produce(events[:10])
@@ -159,14 +159,8 @@ def test_a_paused_lane_holds_after_a_dead_letter_and_goes_on_in_order_when_resum
 def test_turning_ordered_on_and_off_on_a_live_webhook_loses_nothing(
     world: PipelineWorld, receivers: ReceiversThread
 ) -> None:
-    port = receivers.ports[0]
-    state = receivers.receivers.states[port]
-    hook = world.add_webhook("org_s", receivers.receivers.url(port, "/switch"), ["*"])
-    state.set_secrets(s.key for s in hook.secrets)
-    sup = Supervisor(world.config, detached=False, check_interval_s=1.0)
-    sup.start()
+    state, hook, sup = start(world, receivers, "org_s")
     try:
-        assert wait_until(lambda: rules_synced(sup, 1), 20)
         events = world.events(900, ["org_s"], ["T"])
         doc = world.db["webhooks"]
 
