@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from core.errors import (
+    ERROR_CODES,
     BrokerUnavailable,
     Forbidden,
     InvalidInput,
@@ -28,19 +29,6 @@ from core.errors import (
 )
 
 log = logging.getLogger(__name__)
-
-# The one map of HTTP status to error code: answers use it, and so do the ingest metrics' labels.
-ERROR_CODES = {
-    400: "malformed",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    503: "unavailable",
-}
 
 
 class ErrorDetail(BaseModel):

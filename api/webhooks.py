@@ -64,6 +64,9 @@ def webhook_out(wh: Webhook) -> WebhookOut:
         enabled=wh.enabled,
         disabled_reason=wh.disabled_reason,
         retry_schedule=list(wh.retry_schedule) if wh.retry_schedule else None,
+        ordered=wh.ordered,
+        ordered_failure="pause" if wh.ordered_failure == "pause" else "skip",
+        ordered_paused=wh.ordered_paused,
         version=wh.version,
         updated_at=rfc3339(wh.updated_at),
     )
@@ -72,7 +75,7 @@ def webhook_out(wh: Webhook) -> WebhookOut:
 async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
     """The document fields a PATCH sets, validated, in the shape `Webhook.to_doc` writes."""
     given = body.model_fields_set
-    for name in ("url", "event_types", "headers", "description", "enabled"):
+    for name in ("url", "event_types", "headers", "description", "enabled", "ordered", "ordered_failure"):
         if name in given and getattr(body, name) is None:
             raise InvalidInput(name, "must not be null")
     changes: dict[str, Any] = {}
@@ -97,6 +100,12 @@ async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
         changes["disabled_reason"] = None if body.enabled else "disabled through the API"
     if "retry_schedule" in given:
         changes["retry_schedule"] = body.retry_schedule
+    if body.ordered is not None:
+        changes["ordered"] = body.ordered
+        if body.ordered:
+            changes["ordered_lane"] = True  # sticky: its lane is drained even after ordered ends
+    if body.ordered_failure is not None:
+        changes["ordered_failure"] = body.ordered_failure
     return changes
 
 
@@ -121,9 +130,16 @@ async def create(ctx: ApiContext, org: str, body: WebhookCreate) -> tuple[Webhoo
             enabled=body.enabled,
             description=body.description,
             retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,
+            ordered=body.ordered,
+            ordered_failure=body.ordered_failure,
         )
     )
     return created, secret
+
+
+async def resume(ctx: ApiContext, org: str, webhook_id: str) -> Webhook:
+    """An ordered webhook paused after a dead letter goes on with its next delivery."""
+    return await ctx.webhooks.patch(org, webhook_id, {"ordered_paused": None})
 
 
 async def delete(ctx: ApiContext, org: str, webhook_id: str) -> None:
@@ -210,6 +226,15 @@ def router(ctx: ApiContext) -> APIRouter:
         if not changes:
             return webhook_out(await repo.get(who.org, webhook_id))
         return webhook_out(await repo.patch(who.org, webhook_id, changes))
+
+    @r.post(
+        "/v1/webhooks/{webhook_id}/resume",
+        response_model=WebhookOut,
+        responses=errors.responses(401, 404, 422, 503),
+        summary="An ordered webhook paused after a dead letter goes on with the next delivery",
+    )
+    async def resume_webhook(who: Who, webhook_id: WebhookId) -> WebhookOut:
+        return webhook_out(await resume(ctx, who.org, webhook_id))
 
     @r.delete(
         "/v1/webhooks/{webhook_id}",

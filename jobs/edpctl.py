@@ -119,7 +119,21 @@ def _webhook_add(api: Api, args: argparse.Namespace) -> Any:
         body["headers"] = _headers(args.header)
     if args.description:
         body["description"] = args.description
+    if args.ordered:
+        body["ordered"] = True
+        body["ordered_failure"] = args.on_failure
     return api("POST", "/v1/webhooks", body)
+
+
+def _webhook_order(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"ordered": not args.off}
+    if args.on_failure:
+        body["ordered_failure"] = args.on_failure
+    return api("PATCH", f"/v1/webhooks/{args.id}", body)
+
+
+def _webhook_resume(api: Api, args: argparse.Namespace) -> Any:
+    return api("POST", f"/v1/webhooks/{args.id}/resume")
 
 
 def _webhook_list(api: Api, args: argparse.Namespace) -> Any:
@@ -214,19 +228,8 @@ def _command(
     return p
 
 
-def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="edpctl", description="The events-distribution-platform API from a shell."
-    )
-    p.add_argument("--url", default=os.environ.get("EDP_URL", DEFAULT_URL), help="API base URL ($EDP_URL)")
-    p.add_argument("--key", default=os.environ.get("EDP_API_KEY"), help="org API key ($EDP_API_KEY)")
-    p.add_argument("--field", help="print only this field of the answer (for shell variables)")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    org = sub.add_parser("org", help="orgs (admin key)").add_subparsers(dest="action", required=True)
-    create = _command(org, "create", _org_create, "create an org; prints its first API key", admin=True)
-    create.add_argument("name")
-
+def _webhook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`edpctl webhook ...`: its own function, or parser() would hold every command."""
     wh = sub.add_parser("webhook", help="webhooks").add_subparsers(dest="action", required=True)
     add = _command(wh, "add", _webhook_add, "create a webhook; prints its signing secret")
     add.add_argument("--url", dest="target", required=True, help="where deliveries are POSTed")
@@ -234,6 +237,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--filter", help='Mongo-style JSON, e.g. \'{"data.amount": {"$gte": 50}}\' (or @file)')
     add.add_argument("--header", action="append", default=[], help="NAME=VALUE sent with every delivery")
     add.add_argument("--description")
+    add.add_argument("--ordered", action="store_true", help="one at a time, in order (webhook-sequence)")
+    add.add_argument("--on-failure", choices=("skip", "pause"), default="skip", help="after a dead letter")
+    order = _command(wh, "order", _webhook_order, "deliver in order (or --off); shown as `ordered`")
+    order.add_argument("id")
+    order.add_argument("--off", action="store_true", help="back to concurrent delivery")
+    order.add_argument("--on-failure", choices=("skip", "pause"), help="after a dead letter")
     ls = _command(wh, "list", _webhook_list, "list webhooks")
     ls.add_argument("--limit", type=int, default=50)
     ls.add_argument("--after", help="the `next` of the previous page")
@@ -241,6 +250,7 @@ def parser() -> argparse.ArgumentParser:
         ("get", _webhook_get, "one webhook"),
         ("delete", _webhook_delete, "delete a webhook"),
         ("enable", _webhook_enable, "re-enable"),
+        ("resume", _webhook_resume, "an ordered webhook paused after a dead letter goes on"),
         ("secret", _webhook_secret, "the current signing secret"),
     ):
         _command(wh, action, handler, text).add_argument("id")
@@ -254,6 +264,22 @@ def parser() -> argparse.ArgumentParser:
     test.add_argument("id")
     test.add_argument("--type", default="webhook.test", help="its event type (default webhook.test)")
     test.add_argument("--data", help="its data, a JSON object (or @file); default {}")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="edpctl", description="The events-distribution-platform API from a shell."
+    )
+    p.add_argument("--url", default=os.environ.get("EDP_URL", DEFAULT_URL), help="API base URL ($EDP_URL)")
+    p.add_argument("--key", default=os.environ.get("EDP_API_KEY"), help="org API key ($EDP_API_KEY)")
+    p.add_argument("--field", help="print only this field of the answer (for shell variables)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    org = sub.add_parser("org", help="orgs (admin key)").add_subparsers(dest="action", required=True)
+    create = _command(org, "create", _org_create, "create an org; prints its first API key", admin=True)
+    create.add_argument("name")
+
+    _webhook_commands(sub)
 
     et = sub.add_parser("type", help="event types").add_subparsers(dest="action", required=True)
     tadd = _command(et, "add", _type_add, "create or replace an event type")

@@ -95,7 +95,6 @@ def router(portal: Portal) -> APIRouter:
             who,
             status,
             nav="endpoints",
-            ordered=forms.has_ordered(),
             default_schedule=", ".join(f"{s:g}" for s in portal.config.delivery.schedule),
             **values,
         )
@@ -180,6 +179,11 @@ def actions(portal: Portal) -> APIRouter:
     @r.post("/{webhook_id}/disable")
     async def disable_endpoint(who: Changing, webhook_id: WebhookId) -> Response:
         return await set_enabled(who, webhook_id, False)
+
+    @r.post("/{webhook_id}/resume")
+    async def resume_endpoint(who: Changing, webhook_id: WebhookId) -> Response:
+        await webhooks.resume(ctx, who.org, webhook_id)
+        return redirect(f"{PATH}/endpoints/{webhook_id}?done=resumed")
 
     @r.post("/{webhook_id}/delete")
     async def delete_endpoint(who: Changing, webhook_id: WebhookId) -> Response:

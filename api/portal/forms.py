@@ -15,21 +15,15 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from api.schemas import WebhookCreate
 from core.errors import InvalidInput
 from core.models import Webhook
 
 FIELDS = (
     "url", "description", "event_types", "filter", "headers", "rate_limit", "max_concurrency",
-    "retry_schedule", "enabled", "ordered",
+    "retry_schedule", "enabled", "ordered", "ordered_failure",
 )  # fmt: skip
 _SPLIT = re.compile(r"[\s,]+")
 Errors = dict[str, str]
-
-
-def has_ordered() -> bool:
-    """Ordered delivery is offered once the API's webhook body has it."""
-    return "ordered" in WebhookCreate.model_fields
 
 
 def _words(text: str) -> list[str]:
@@ -79,8 +73,9 @@ def webhook_body(form: Mapping[str, str], *, create: bool) -> tuple[dict[str, An
     body["retry_schedule"] = schedule or None
     if create:
         body["enabled"] = form.get("enabled") == "on"
-    if has_ordered():
-        body["ordered"] = form.get("ordered") == "on"
+    body["ordered"] = form.get("ordered") == "on"
+    # Sent as given: the API's schema says which values there are (skip, pause).
+    body["ordered_failure"] = form.get("ordered_failure") or "skip"
     return body, errors
 
 
@@ -100,9 +95,9 @@ def current_body(wh: Webhook) -> dict[str, Any]:
         "rate_limit": wh.rate_limit,
         "max_concurrency": wh.max_concurrency,
         "retry_schedule": list(wh.retry_schedule) if wh.retry_schedule else None,
+        "ordered": wh.ordered,
+        "ordered_failure": wh.ordered_failure,
     }
-    if has_ordered():
-        body["ordered"] = bool(getattr(wh, "ordered", False))
     return body
 
 
@@ -126,6 +121,7 @@ def form_values(body: Mapping[str, Any]) -> dict[str, str]:
         "retry_schedule": ", ".join(f"{s:g}" for s in schedule),
         "enabled": "on" if body.get("enabled", True) else "",
         "ordered": "on" if body.get("ordered") else "",
+        "ordered_failure": text(body.get("ordered_failure") or "skip"),
     }
 
 

@@ -37,7 +37,7 @@ class EndpointStats:
 
 @dataclass(frozen=True, slots=True)
 class EndpointState:
-    kind: str  # healthy | idle | disabled | circuit_open | slowing_down | failing
+    kind: str  # healthy | idle | disabled | paused | circuit_open | slowing_down | failing
     label: str
     detail: str = ""
     estimated: bool = False
@@ -101,6 +101,8 @@ def endpoint_state(
     """What is known, then what the attempt log suggests, about one endpoint now."""
     if not webhook.enabled:
         return EndpointState("disabled", "Disabled", webhook.disabled_reason or "")
+    if webhook.ordered_paused:  # the webhook's own record, as enabled is
+        return EndpointState("paused", "Paused", f"ordered, after a dead letter: {webhook.ordered_paused}")
     attempts = [r for r in rows if r.get("outcome") in ATTEMPTED]
     if not attempts:
         return EndpointState("idle", "Enabled", "no attempts in the last day")

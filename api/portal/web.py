@@ -107,6 +107,7 @@ DONE = {
     "enabled": "Enabled: deliveries resume.",
     "disabled": "Disabled: nothing is delivered until you enable it again.",
     "deleted": "Endpoint deleted.",
+    "resumed": "Resumed: ordered deliveries go on with the next one.",
     "rotated": "New signing secret. Deliveries are signed with both until the old one expires.",
     "replayed": "Replayed: the delivery is back on the queue, with the same webhook-id and a fresh schedule.",
     "recovered": "Recovered: {n} dead deliveries are back on the queue.",

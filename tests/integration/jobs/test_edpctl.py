@@ -61,6 +61,10 @@ def test_walk_through(
     assert ping["event_id"].startswith("evt_") and ping["delivery_id"].startswith("dlv_")
     assert edpctl.main(["--field", "secret", "webhook", "rotate", hook["id"]]) == 0
     assert capsys.readouterr().out.startswith("whsec_")
+    ordered = ctl(capsys, "webhook", "order", hook["id"], "--on-failure", "pause")
+    assert (ordered["ordered"], ordered["ordered_failure"]) == (True, "pause")
+    assert ctl(capsys, "webhook", "resume", hook["id"])["ordered_paused"] is None
+    assert ctl(capsys, "webhook", "order", hook["id"], "--off")["ordered"] is False
     assert ctl(capsys, "webhook", "delete", hook["id"]) == {"deleted": hook["id"]}
     link = ctl(capsys, "portal", "--expires-in", "60")
     assert link["url"].startswith(f"{api.url}/portal/login#token=") and link["expires_at"]

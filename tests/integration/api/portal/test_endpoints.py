@@ -52,6 +52,7 @@ async def test_a_form_is_judged_by_the_apis_checks_at_its_field(env: ControlEnv)
             "headers": ({"headers": "webhook-id: mine"}, "headers"),
             "rate_limit": ({"rate_limit": "-3"}, "rate_limit"),
             "retry_schedule": ({"retry_schedule": "1, soon"}, "retry_schedule"),
+            "ordered_failure": ({"ordered_failure": "never"}, "ordered_failure"),
         }
         for field, (form, expected) in cases.items():
             r = await v.post("/portal/endpoints", {**FORM, **form})
@@ -71,6 +72,8 @@ async def test_create_edit_disable_enable_delete(env: ControlEnv) -> None:
             rate_limit="20",
             max_concurrency="4",
             retry_schedule="1, 5, 30",
+            ordered="on",
+            ordered_failure="pause",
         )
         wh = await api_webhook(env, wid)
         assert wh["event_types"] == ["order.*", "invoice.paid"] and wh["filter"] == {
@@ -78,6 +81,13 @@ async def test_create_edit_disable_enable_delete(env: ControlEnv) -> None:
         }
         assert wh["headers"] == {"X-Team": "billing"} and wh["rate_limit"] == 20
         assert wh["max_concurrency"] == 4 and wh["retry_schedule"] == [1, 5, 30]
+        assert wh["ordered"] is True and wh["ordered_failure"] == "pause"
+
+        # Paused after a dead letter (as the delivery workers record it): shown, and resumed.
+        await env.db["webhooks"].update_one({"_id": wid}, {"$set": {"ordered_paused": "dlv_x dead"}})
+        assert 'id="resume"' in (await v.get(f"/portal/endpoints/{wid}")).text
+        assert (await v.post(f"/portal/endpoints/{wid}/resume")).status_code == 303
+        assert (await api_webhook(env, wid))["ordered_paused"] is None
 
         edit = await v.get(f"/portal/endpoints/{wid}/edit")
         assert 'value="order.*, invoice.paid"' in edit.text
@@ -85,6 +95,7 @@ async def test_create_edit_disable_enable_delete(env: ControlEnv) -> None:
         assert r.status_code == 303
         wh = await api_webhook(env, wid)
         assert wh["event_types"] == ["*"] and wh["rate_limit"] is None and wh["filter"] is None
+        assert wh["ordered"] is False  # the box left unticked
 
         assert (await v.post(f"/portal/endpoints/{wid}/disable")).status_code == 303
         assert (await api_webhook(env, wid))["enabled"] is False
@@ -111,7 +122,7 @@ async def test_another_orgs_endpoint_is_unknown_on_every_page_and_action(env: Co
             r = await v.get(f"/portal/endpoints/{theirs['id']}{path}")
             assert r.status_code == 404 and "Not found" in r.text, path
             assert "beta's own" not in r.text and "whsec_" not in r.text
-        for action in ("delete", "disable", "rotate", "test", "recover"):
+        for action in ("delete", "disable", "rotate", "test", "recover", "resume"):
             r = await v.post(f"/portal/endpoints/{theirs['id']}/{action}", {"since": "2026-01-01T00:00:00Z"})
             assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), action
         r = await v.post(f"/portal/endpoints/{theirs['id']}", FORM)
