@@ -47,6 +47,14 @@ class Forbidden(PlatformError):
     pass
 
 
+class RateLimited(PlatformError):
+    """Over an org's ingest quota: 429, with the seconds until the request would be admitted."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("over the org's ingest quota; retry later")
+        self.retry_after_s = retry_after_s
+
+
 class BrokerUnavailable(PlatformError):
     """Kafka, RabbitMQ or MongoDB did not answer; the caller should back off and retry."""
 

@@ -153,6 +153,21 @@ class AdminSettings(BaseSettings):
     admin_key: SecretStr | None = None
 
 
+class SecretsSettings(BaseSettings):
+    """The master keys that seal webhook secrets at rest (core/sealing.py).
+
+    Either `EDP_SECRETS_KEY` (base64 of 32 bytes; `EDP_SECRETS_PREVIOUS_KEYS`, comma-separated,
+    still open what they sealed), or `EDP_SECRETS_KEY_FILE`: one key per line, the first
+    current, re-read while running, which is what lets `jobs.secrets rotate` rotate live.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EDP_SECRETS_", frozen=True)
+
+    key: SecretStr | None = None
+    previous_keys: SecretStr | None = None
+    key_file: str | None = None
+
+
 class RetentionSettings(BaseSettings):
     """FerretDB has no TTL indexes, so old rows are deleted by a periodic job (the supervisor
     runs it every `interval_s`; `python -m jobs.retention` runs it once)."""
