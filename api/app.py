@@ -25,18 +25,24 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters import mongo
+from adapters.api_keys import KeyLookup, ProducerKeyRepo
+from adapters.audit import AuditLog
 from adapters.backlog import Backlog
 from adapters.dead_letters import Replayer
+from adapters.delivery_log import DeliveryRepo
+from adapters.event_lookup import KafkaEventLookup
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
-from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
-from api import deliveries, errors, event_types, ingest, orgs, webhooks
+from adapters.repos import EventTypeRepo, OrgRepo, WebhookRepo
+from adapters.secret_keys import SecretBox
+from api import audit, deliveries, errors, event_types, events, ingest, keys, orgs, webhooks
 from api.auth import AdminAuth, KeyAuth
 from api.config import ApiConfig
 from api.context import ApiContext, ApiHooks, EventProducer, NoHooks
 from api.fastpath import ApiApp
 from api.limits import BodyLimit
 from api.schema_cache import EventSchemas
+from api.tenants import Tenants
 from core.errors import BrokerUnavailable
 from core.ssrf import Guard
 
@@ -79,16 +85,21 @@ def create_app(
         producer=the_producer,
         db=the_db,
         orgs=org_repo,
-        keys=KeyAuth(org_repo, api.key_cache_s, clock),
+        keys=KeyAuth(KeyLookup(the_db), api.key_cache_s, clock),
         admin=AdminAuth(config.admin),
         hooks=hooks or NoHooks(),
-        webhooks=WebhookRepo(the_db),
+        webhooks=WebhookRepo(the_db, SecretBox(config.secrets)),
         event_types=type_repo,
         deliveries=DeliveryRepo(the_db),
         guard=Guard(config.delivery.ssrf_allowlist),
         event_schemas=EventSchemas(type_repo, api.event_type_cache_s, clock),
         replayer=replayer,
         backlog=backlog,
+        producer_keys=ProducerKeyRepo(the_db),
+        tenants=Tenants(org_repo, api.key_cache_s, clock),
+        audit=AuditLog(the_db),
+        events=KafkaEventLookup(config.kafka),
+        clock=clock,
     )
 
     @asynccontextmanager
@@ -115,9 +126,12 @@ def create_app(
     fast_ingest = ingest.Ingest(ctx)
     app.include_router(ingest.router(fast_ingest, api.max_batch_events))
     app.include_router(orgs.router(ctx))
+    app.include_router(keys.router(ctx))
     app.include_router(webhooks.router(ctx))
     app.include_router(event_types.router(ctx))
     app.include_router(deliveries.router(ctx))
+    app.include_router(events.router(ctx))
+    app.include_router(audit.router(ctx))
     app.include_router(_health_router(ctx))
     for extra in extra_routers:
         app.include_router(extra)

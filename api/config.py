@@ -18,6 +18,7 @@ from core.settings import (
     LogSettings,
     MongoSettings,
     RabbitSettings,
+    SecretsSettings,
 )
 
 
@@ -33,3 +34,5 @@ class ApiConfig:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     admin: AdminSettings = field(default_factory=AdminSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    # Webhook secrets are sealed with these on write and opened on read (core/sealing.py).
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)

@@ -27,6 +27,7 @@ from api.schemas import (
 )
 from core.errors import InvalidInput, NotFound
 from core.models import rfc3339
+from core.scopes import ATTEMPTS_READ, REPLAY
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_CURSOR = 200
@@ -74,7 +75,8 @@ def attempt_out(row: Doc) -> AttemptOut:
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["deliveries"])
-    Who = Annotated[Principal, Depends(caller(ctx))]
+    Reader = Annotated[Principal, Depends(caller(ctx, ATTEMPTS_READ))]
+    Replayer = Annotated[Principal, Depends(caller(ctx, REPLAY))]
     IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
     @r.get(
@@ -84,7 +86,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Delivery attempts, newest first",
     )
     async def list_attempts(
-        who: Who,
+        who: Reader,
         webhook_id: IdQuery = None,
         event_id: IdQuery = None,
         delivery_id: IdQuery = None,
@@ -126,11 +128,12 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="Replay one dead-lettered delivery (same webhook-id, fresh retry schedule)",
     )
-    async def retry_delivery(who: Who, delivery_id: Id) -> Replayed:
+    async def retry_delivery(who: Replayer, delivery_id: Id) -> Replayed:
         if await ctx.deliveries.dead_letter(who.org, delivery_id) is None:
             raise NotFound(f"no dead letter {delivery_id}")
         coll = ctx.db[dead_letters.DEAD_LETTERS]
         n = await ctx.replayer.run(lambda ex: dead_letters.retry_one(coll, ex, who.org, delivery_id))
+        await ctx.audit.record(who.org, who.key_id, "delivery.retry", delivery_id, None, {"replayed": n})
         return Replayed(replayed=n)
 
     @r.post(
@@ -140,11 +143,13 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(400, 401, 404, 413, 422, 503),
         summary="Replay every dead letter of a webhook since a time",
     )
-    async def recover_webhook(who: Who, webhook_id: Id, body: RecoverRequest) -> Replayed:
+    async def recover_webhook(who: Replayer, webhook_id: Id, body: RecoverRequest) -> Replayed:
         await ctx.webhooks.get(who.org, webhook_id)  # 404 for a webhook that is not this org's
         coll = ctx.db[dead_letters.DEAD_LETTERS]
         since = body.since
         n = await ctx.replayer.run(lambda ex: dead_letters.recover(coll, ex, who.org, webhook_id, since))
+        after = {"since": rfc3339(since), "replayed": n}
+        await ctx.audit.record(who.org, who.key_id, "webhook.recover", webhook_id, None, after)
         return Replayed(replayed=n)
 
     return r

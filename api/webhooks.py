@@ -5,6 +5,7 @@ how the rule cache, polling the collection, sees the change within its poll inte
 webhook's secrets are shown by the create call and by `GET /v1/webhooks/{id}/secret` only.
 """
 
+import dataclasses
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -32,6 +33,7 @@ from api.schemas import (
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
 from core.ids import new_id
 from core.models import Secret, Webhook, rfc3339, utcnow
+from core.scopes import WEBHOOKS_READ, WEBHOOKS_WRITE
 from core.signing import new_secret
 from core.validation import check_event_types, check_filter, check_headers
 
@@ -99,8 +101,16 @@ async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
-    Who = Annotated[Principal, Depends(caller(ctx))]
+    Reader = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_READ))]
+    # Secrets are credentials: reading one takes webhooks:write, as changing the webhook does.
+    Writer = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_WRITE))]
     repo = ctx.webhooks
+
+    async def audit(
+        who: Principal, action: str, wh_id: str, before: Webhook | None, after: Webhook | None
+    ) -> None:
+        out = [webhook_out(w).model_dump() if w is not None else None for w in (before, after)]
+        await ctx.audit.record(who.org, who.key_id, action, wh_id, *out)
 
     @r.post(
         "/v1/webhooks",
@@ -109,7 +119,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(400, 401, 413, 422, 503),
         summary="Create a webhook; the response holds its signing secret",
     )
-    async def create_webhook(who: Who, body: WebhookCreate) -> WebhookCreated:
+    async def create_webhook(who: Writer, body: WebhookCreate) -> WebhookCreated:
         event_types = check_event_types(body.event_types)
         spec = check_filter(body.filter)
         headers = check_headers(body.headers)
@@ -131,6 +141,7 @@ def router(ctx: ApiContext) -> APIRouter:
                 retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,
             )
         )
+        await audit(who, "webhook.create", created.id, None, created)
         return WebhookCreated(**webhook_out(created).model_dump(), secret=secret)
 
     @r.get(
@@ -140,7 +151,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="List webhooks, oldest first",
     )
     async def list_webhooks(
-        who: Who,
+        who: Reader,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         after: Annotated[
             str | None, Query(pattern=ID_PATTERN, description="`next` of the previous page")
@@ -157,7 +168,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="One webhook (without its secret)",
     )
-    async def get_webhook(who: Who, webhook_id: WebhookId) -> WebhookOut:
+    async def get_webhook(who: Reader, webhook_id: WebhookId) -> WebhookOut:
         return webhook_out(await repo.get(who.org, webhook_id))
 
     @r.patch(
@@ -166,11 +177,14 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(400, 401, 404, 413, 422, 503),
         summary="Change a webhook; the pipeline follows within seconds",
     )
-    async def patch_webhook(who: Who, webhook_id: WebhookId, body: WebhookPatch) -> WebhookOut:
+    async def patch_webhook(who: Writer, webhook_id: WebhookId, body: WebhookPatch) -> WebhookOut:
         changes = await patch_changes(ctx, body)
+        before = await repo.get(who.org, webhook_id)
         if not changes:
-            return webhook_out(await repo.get(who.org, webhook_id))
-        return webhook_out(await repo.patch(who.org, webhook_id, changes))
+            return webhook_out(before)
+        after = await repo.patch(who.org, webhook_id, changes)
+        await audit(who, "webhook.update", webhook_id, before, after)
+        return webhook_out(after)
 
     @r.delete(
         "/v1/webhooks/{webhook_id}",
@@ -182,9 +196,10 @@ def router(ctx: ApiContext) -> APIRouter:
         },
         summary="Delete a webhook (idempotent: deleting it again answers 204)",
     )
-    async def delete_webhook(who: Who, webhook_id: WebhookId) -> Response:
+    async def delete_webhook(who: Writer, webhook_id: WebhookId) -> Response:
         try:
-            await repo.delete(who.org, webhook_id)
+            gone = await repo.delete(who.org, webhook_id)
+            await audit(who, "webhook.delete", webhook_id, dataclasses.replace(gone, deleted=False), None)
         except NotFound:
             # Idempotent for the org's own webhooks; any other id is unknown, as everywhere else.
             if not await repo.is_tombstone(who.org, webhook_id):
@@ -197,7 +212,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="The webhook's current signing secret",
     )
-    async def get_secret(who: Who, webhook_id: WebhookId) -> SecretOut:
+    async def get_secret(who: Writer, webhook_id: WebhookId) -> SecretOut:
         current = current_secret(await repo.get(who.org, webhook_id))
         if current is None:
             raise NotFound(f"webhook {webhook_id} has no secret; rotate to create one")
@@ -210,7 +225,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="New secret now; the old one keeps signing until expire_old_in_s (default 24 h)",
     )
     async def rotate_secret(
-        who: Who, webhook_id: WebhookId, body: Annotated[RotateRequest | None, Body()] = None
+        who: Writer, webhook_id: WebhookId, body: Annotated[RotateRequest | None, Body()] = None
     ) -> Rotated:
         expire_in = (body or RotateRequest()).expire_old_in_s
         for _ in range(ROTATE_TRIES):
@@ -223,9 +238,10 @@ def router(ctx: ApiContext) -> APIRouter:
             if old is not None:
                 secrets.append({"key": old.key, "expires_at": expires_at})
             try:
-                await repo.patch(who.org, webhook_id, {"secrets": secrets}, if_version=wh.version)
+                after = await repo.patch(who.org, webhook_id, {"secrets": secrets}, if_version=wh.version)
             except NotFound:
                 continue  # changed under us (or deleted): read again
+            await audit(who, "webhook.rotate_secret", webhook_id, wh, after)
             return Rotated(secret=new, previous_expires_at=rfc3339(expires_at) if old else None)
         raise BrokerUnavailable(f"webhook {webhook_id} kept changing during the rotation; try again")
 
