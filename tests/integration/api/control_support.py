@@ -122,7 +122,9 @@ def control_config(
 
 
 @asynccontextmanager
-async def control_env(clock: Callable[[], float] = time.monotonic, **api: Any) -> AsyncIterator[ControlEnv]:
+async def control_env(
+    clock: Callable[[], float] = time.monotonic, hooks: Any = None, **api: Any
+) -> AsyncIterator[ControlEnv]:
     require_rabbit()
     kafka, mongo_settings = namespace()
     tag = uuid.uuid4().hex[:10]
@@ -136,7 +138,7 @@ async def control_env(clock: Callable[[], float] = time.monotonic, **api: Any) -
         orgs = OrgRepo(db)
         (doc_a, key_a), (doc_b, key_b) = await orgs.create("alpha"), await orgs.create("beta")
         config = control_config(kafka, mongo_settings, rabbit, **api)
-        app = create_app(config, producer=producer, db=db, clock=clock)
+        app = create_app(config, producer=producer, db=db, clock=clock, hooks=hooks)
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
