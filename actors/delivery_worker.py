@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 import uuid
 from typing import Any
@@ -26,26 +25,27 @@ from adapters import http_delivery, metrics, rabbit
 from adapters import mongo as mongo_clients
 from adapters.attempt_log import AttemptLog
 from adapters.dead_letters import DEAD_LETTERS
+from adapters.lanes import LaneStore
 from adapters.pool_signals import PoolSignals
 from adapters.repos import WebhookRepo
 from adapters.requeue import Requeue
 from core.admission import Admission, Drop, Park, Refusal, before_gate
-from core.delivery import Action, Decision, HttpResult, Later, attempt_row, decide, parked, retried
+from core.delivery import Action, Later, parked, retried
 from core.flow import Prefetch
 from core.gates import EndpointGate, GateBook
 from core.logsetup import configure_logging
-from core.models import DeliveryTask, Webhook, tasks_of, utcnow
+from core.models import DeliveryTask, Webhook, tasks_of
 from core.settings import DeliverySettings, MongoSettings, RabbitSettings
-from core.signing import request_headers
 from core.ssrf import Guard
 
+from .attempts import Attempts
+from .lanes import Lanes
 from .loop import SessionActor
 from .process import normal_priority, tune_gc
 from .snapshot import SnapshotFollower
 
 log = logging.getLogger(__name__)
 
-STATS = ("success", "retry", "dead", "dropped", "parked", "errors", "in_flight")
 TICK_S = 1.0  # the session's housekeeping (gauges, signals to forget); rules arrive by themselves
 PRUNE_EVERY_S = 30.0  # forget ended pauses and disables the snapshot has caught up with
 
@@ -72,34 +72,40 @@ class DeliveryWorker(SessionActor):
         self._settings = settings
         self._guard = Guard(settings.ssrf_allowlist)
         self._follower = SnapshotFollower(rule_cache, snapshot_wait_s, namespace)
-        self._rng = random.Random()
         self._book = GateBook.for_worker(settings, pool_size, index)
         self._admission = Admission(self._book, self._follower.get)
         self._signals = PoolSignals(
             f"{index}:{uuid.uuid4().hex[:8]}", self._book.heard_pause, self._book.heard_disable
         )
         self._inflight: set[asyncio.Task[None]] = set()
-        self.stats: dict[str, float] = dict.fromkeys(STATS, 0)
+        self._lanes: Lanes | None = None  # this session's ordered lanes
+        self._tries = Attempts(settings, self._guard, self._book, self._signals)
+        self.stats = self._tries.stats
         self._start(stop_timeout_s=settings.total_timeout_s + 10)
 
     async def _session(self) -> None:
         mongo = mongo_clients.client(self._mongo, serverSelectionTimeoutMS=3000)
         db = mongo[self._mongo.database]
-        self._webhooks = WebhookRepo(db)
         s = self._settings
         self._attempts = AttemptLog(mongo, self._mongo.database, s.attempt_flush_s, s.attempt_batch)
         connection = await rabbit.connect(self._rabbit, f"edp-delivery-{self.index}")
         self._http = http_delivery.session(s, self._guard)
+        self._tries.bind(self._http, self._attempts, WebhookRepo(db))
         following: asyncio.Task[None] | None = None
+        lanes = self._lanes = None
         try:
             self._prefetch = Prefetch(s.tasks_in_hand, least=4, most=s.prefetch)
             channels = await rabbit.consumer_channels(connection, self._rabbit, self._prefetch.current)
             self._consume = channels.consume
             self._requeue = Requeue(channels.topology, self._rabbit, db[DEAD_LETTERS])
             await self._signals.open(channels.consume, self._rabbit)
+            lane_channel = await connection.channel()
+            lanes = self._lanes = Lanes(self._follower, self._book, self._tries, LaneStore(db), self._requeue)
+            await lanes.open(lane_channel, self._rabbit, channels.topology.exchange)
             await self._follower.refresh()
             following = self._follower.follow()
             self._attempts.start()
+            await lanes.follow()
             work = await channels.consume.get_queue(self._rabbit.queue)
             tune_gc()
             await work.consume(self._on_message)
@@ -110,7 +116,7 @@ class DeliveryWorker(SessionActor):
             due: dict[str, float] = {}
             while not self._stop.is_set() and not channels.closed.done():
                 await asyncio.sleep(TICK_S)
-                if channels.any_closed:
+                if channels.any_closed or lane_channel.is_closed:
                     # The broker closed a channel (not the connection): nothing would arrive on
                     # it again, yet the actor would look ready. A new session reopens both.
                     raise ConnectionError("rabbitmq channel closed")
@@ -121,6 +127,8 @@ class DeliveryWorker(SessionActor):
             self._ready.clear()
             if following is not None:
                 following.cancel()
+            if lanes is not None:
+                await lanes.close()  # before the connection: a lane must not be sent to after
             await connection.close()
             if self._inflight:
                 await asyncio.wait(list(self._inflight), timeout=s.total_timeout_s)
@@ -131,6 +139,8 @@ class DeliveryWorker(SessionActor):
     async def _tick(self, connection: AbstractConnection, due: dict[str, float]) -> None:
         """The session's housekeeping between messages: rules, gauges, forgetting old signals."""
         now = time.time()
+        if self._lanes is not None:
+            await self._lanes.follow()
         if (prefetch := self._prefetch.retune()) is not None:
             await self._consume.set_qos(prefetch_count=prefetch)
         metrics.delivery_state(in_flight=len(self._inflight), circuits_open=self._book.circuits_open())
@@ -198,64 +208,17 @@ class DeliveryWorker(SessionActor):
                 (parked(task, refused.delay, time.time(), congested=refused.congested), refused.delay)
             )
         elif isinstance(refused, Drop):
-            self._drop(task, refused.reason)
+            self._tries.drop(task, refused.reason)
 
-    async def _attempt(
-        self,
-        task: DeliveryTask,
-        webhook: Webhook,
-        gate: EndpointGate,
-        later: Later,
-    ) -> None:
-        result = await self._post(task, webhook)
-        schedule = webhook.retry_schedule or self._settings.schedule
-        decision = decide(
-            task["attempt"],
-            result,
-            schedule,
-            self._rng,
-            self._settings.jitter,
-            self._settings.max_retry_after_s,
-        )
-        ok = decision.action is Action.ACK
-        pause = (result.retry_after or 1.0) if decision.slow_down else None
-        gate.release(ok, time.time(), pause)
-        if pause:
-            await self._signals.paused(webhook.id, gate.paused_until)
-        self._attempts.add(attempt_row(task, result, decision, time.time()))
-        self.stats[decision.action.value] += 1
-        metrics.delivery_attempt(decision.action.value, result.latency_ms / 1000, result.status, result.error)
-        if ok:
-            metrics.delivered(task["event"]["timestamp"])
+    async def _attempt(self, task: DeliveryTask, webhook: Webhook, gate: EndpointGate, later: Later) -> None:
+        result, decision = await self._tries.attempt(task, webhook, gate)
+        self._tries.record(task, result, decision)
         if decision.action is Action.RETRY:
             assert decision.delay is not None
             later.append((retried(task, decision.delay, time.time()), decision.delay))
             metrics.retry_scheduled()
         elif decision.action is Action.DEAD:
             await self._requeue.dead(task, decision.reason)
-        if decision.disable_reason:
-            await self._disable(webhook, decision.disable_reason)
-        elif not ok and gate.breaker.should_disable(time.time(), self._settings.disable_after_s):
-            await self._disable(webhook, f"failing continuously for {self._settings.disable_after_s:.0f}s")
-
-    async def _post(self, task: DeliveryTask, webhook: Webhook) -> HttpResult:
-        body = orjson.dumps(task["event"])
-        keys = webhook.signing_keys(utcnow())
-        headers = request_headers(task["delivery_id"], int(time.time()), body, keys, webhook.headers)
-        return await http_delivery.post(
-            self._http, self._guard, webhook.url, body, headers, self._settings.response_excerpt_bytes
-        )
-
-    def _drop(self, task: DeliveryTask, why: str) -> None:
-        self._attempts.add(attempt_row(task, HttpResult(None, why, 0.0), Decision(Action.DROP), time.time()))
-        self.stats["dropped"] += 1
-        metrics.delivery_attempt("dropped", error=why)
-
-    async def _disable(self, webhook: Webhook, reason: str) -> None:
-        log.warning("disabling webhook=%s org=%s reason=%s", webhook.id, webhook.org, reason)
-        self._book.heard_disable(webhook.id, webhook.version + 1)  # what the write below makes
-        await self._signals.disabled(webhook.id, webhook.version + 1)
-        await self._webhooks.disable(webhook.id, reason)
 
     # -- Ray-facing ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -263,5 +226,6 @@ class DeliveryWorker(SessionActor):
             "index": self.index,
             "ready": self._ready.is_set(),
             "rules_version": self._follower.snapshot.version,
+            "lane_repeats": self._lanes.repeats if self._lanes is not None else 0,
             **self.stats,
         }

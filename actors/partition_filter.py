@@ -21,12 +21,15 @@ import time
 from typing import Any
 
 from adapters import kafka_io, metrics, rabbit
+from adapters import mongo as mongo_clients
+from adapters.lanes import LaneStore
 from core.errors import BrokerUnavailable, PartitionStalled
 from core.logsetup import configure_logging
+from core.ordering import LaneBook, LaneMoved
 from core.progress import PartitionWatch
-from core.routing import Chunking, plan_batch
+from core.routing import BatchPlan, Chunking, plan_batch
 from core.rules import RuleSnapshot
-from core.settings import FilterSettings, KafkaSettings, RabbitSettings
+from core.settings import FilterSettings, KafkaSettings, MongoSettings, RabbitSettings
 
 from .loop import SessionActor
 from .process import normal_priority, tune_gc
@@ -48,6 +51,7 @@ class PartitionFilter(SessionActor):
         rule_cache: str,
         namespace: str | None = None,
         chunking: Chunking | None = None,
+        mongo: MongoSettings | None = None,
     ) -> None:
         normal_priority()
         configure_logging("filter")
@@ -57,6 +61,7 @@ class PartitionFilter(SessionActor):
         self._kafka = kafka
         self._rabbit = rabbit_settings
         self._settings = settings
+        self._mongo = mongo or MongoSettings()  # where ordered lanes keep their positions
         self._follower = SnapshotFollower(rule_cache, settings.snapshot_wait_s, namespace)
         self.stats: dict[str, float] = {
             "events": 0,
@@ -80,22 +85,17 @@ class PartitionFilter(SessionActor):
         consumer = self._consumer(name)
         producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
         connection = await rabbit.connect(self._rabbit, name)
+        mongo = mongo_clients.client(self._mongo, serverSelectionTimeoutMS=3000)
+        self._lane_store = LaneStore(mongo[self._mongo.database])
         following: asyncio.Task[None] | None = None
         self._uncommitted: dict[int, int] = {}  # partition -> next offset, all of it confirmed
         self._committed_at = time.monotonic()
         try:
-            channel = await rabbit.confirm_channel(connection)
+            channel = self._channel = await rabbit.confirm_channel(connection)
             topology = await rabbit.declare(channel, self._rabbit)
             snapshot = await self._follower.refresh()
             following = self._follower.follow()
-            kafka_io.assign(consumer, self._kafka.topic, self.partitions)
-            log.info(
-                "filter=%d assigned topic=%s partitions=%s rules_version=%d",
-                self.index,
-                self._kafka.topic,
-                self.partitions,
-                snapshot.version,
-            )
+            await self._take_partitions(consumer, snapshot.version)
             tune_gc()
             self._ready.set()
             prefix = self._kafka.derived_prefix if producer is not None else None
@@ -127,9 +127,43 @@ class PartitionFilter(SessionActor):
             with contextlib.suppress(Exception):
                 self._commit(consumer, due=0.0)
             await connection.close()
+            await mongo.close()
             _close_in_background(consumer, self.index)
             if producer is not None:
                 producer.flush(5)
+
+    async def _plan(self, records: list[Any], snapshot: RuleSnapshot, prefix: str | None) -> BatchPlan:
+        """plan_batch, with every ordered lane's position read first (core.ordering)."""
+        ordered = {w for w in self._follower.lanes if (wh := snapshot.get(w)) is not None and wh.ordered}
+        await self._lane_store.load_positions(self._lanes, ordered - self._lanes.known)
+        while True:
+            before = self._lanes.copy()
+            try:
+                return plan_batch(
+                    records,
+                    snapshot,
+                    time.time(),
+                    prefix,
+                    self._chunking,
+                    self._follower.derived,
+                    self._lanes,
+                )
+            except LaneMoved as moved:
+                self._lanes.restore(before)
+                await self._lane_store.load_positions(self._lanes, [moved.webhook_id])
+
+    async def _take_partitions(self, consumer: Any, rules_version: int) -> None:
+        # Lanes numbered where the last owner of these partitions left them (core.ordering).
+        self._lanes = LaneBook()
+        self._declared: set[str] = set()  # lanes declared on the broker in this session
+        kafka_io.assign(consumer, self._kafka.topic, self.partitions)
+        log.info(
+            "filter=%d assigned topic=%s partitions=%s rules_version=%d",
+            self.index,
+            self._kafka.topic,
+            self.partitions,
+            rules_version,
+        )
 
     def _commit(self, consumer: Any, due: float) -> None:
         """Commit the confirmed offsets if `due` seconds passed since the last commit."""
@@ -156,13 +190,18 @@ class PartitionFilter(SessionActor):
         errors = [r for r in records if r.error() is not None]
         if errors:
             raise BrokerUnavailable(f"kafka consume: {errors[0].error()}")
-        plan = plan_batch(records, snapshot, time.time(), prefix, self._chunking, self._follower.derived)
+        plan = await self._plan(records, snapshot, prefix)
+        for lane in {m.webhook_id for m in plan.messages if m.lane} - self._declared:
+            await rabbit.declare_lane(self._channel, self._rabbit, exchange, lane)
+            self._declared.add(lane)
         with metrics.publishing(len(plan.messages)):
             await rabbit.publish_confirmed(
                 exchange, ((m.routing_key, rabbit.message(m.body, m.message_id)) for m in plan.messages)
             )
         if producer is not None and plan.derived:
             await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
+        if self._lanes.dirty:  # before the offsets: a new owner must not number these again
+            await self._lane_store.save_positions(self._lanes)
         self._uncommitted.update(plan.commit)  # all of it confirmed: may be committed now
         if plan.invalid:
             log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)

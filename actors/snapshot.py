@@ -38,6 +38,7 @@ class SnapshotFollower:
         self._epoch: str | None = None
         self.snapshot = RuleSnapshot(version=0, webhooks={})
         self.derived: Derived = frozenset()  # (org, type) whose events get a derived-topic copy
+        self.lanes: set[str] = set()  # webhooks with an ordered lane (core.ordering)
         self.refreshed_at = 0.0
 
     def report(self, stage: str) -> None:
@@ -59,8 +60,12 @@ class SnapshotFollower:
         if changes is not None:
             if changes.full:
                 self.snapshot = RuleSnapshot(changes.version, {w.id: w for w in changes.upserts})
+                self.lanes = {w.id for w in changes.upserts if w.ordered_lane}
             else:
                 self.snapshot = self.snapshot.with_changes(changes.upserts, changes.deletes, changes.version)
+                self.lanes.difference_update(changes.deletes)
+                for w in changes.upserts:
+                    (self.lanes.add if w.ordered_lane else self.lanes.discard)(w.id)
             self.derived = changes.derived
             self._epoch = changes.epoch
             log.debug("snapshot version=%d full=%s", changes.version, changes.full)

@@ -21,6 +21,7 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 
 from core.errors import BrokerUnavailable
+from core.ordering import lane_key, lane_queue
 from core.retry import WAIT_LADDER_S, wait_queue_name
 from core.settings import RabbitSettings
 
@@ -79,6 +80,19 @@ async def declare(
         settings.dead_queue, durable=True, arguments={"x-max-length": 100_000, "x-overflow": "drop-head"}
     )
     return Topology(exchange, channel.default_exchange, work, dead, waits)
+
+
+async def declare_lane(
+    channel: AbstractChannel, settings: RabbitSettings, exchange: AbstractExchange, webhook_id: str
+) -> AbstractQueue:
+    """An ordered webhook's lane (core.ordering): durable, bound to its routing key, consumed by
+    one delivery actor at a time (`x-single-active-consumer`: the broker hands the lane to
+    another actor, unacked message first, when the active one goes)."""
+    lane = await channel.declare_queue(
+        lane_queue(settings.queue, webhook_id), durable=True, arguments={"x-single-active-consumer": True}
+    )
+    await lane.bind(exchange, lane_key(webhook_id))
+    return lane
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ PATCHABLE = frozenset(
         "disabled_reason",
         "description",
         "retry_schedule",
+        "ordered",
+        "ordered_failure",
+        "ordered_paused",
+        "ordered_lane",
     }
 )
 
@@ -254,6 +258,17 @@ class WebhookRepo:
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
         return res.modified_count > 0
+
+    async def pause_ordered(self, webhook_id: str, reason: str) -> None:
+        """Hold an ordered webhook's lane (the delivery side, after a dead letter, when the
+        webhook says "pause"); POST /v1/webhooks/{id}/resume clears it."""
+        try:
+            await self._hooks.update_one(
+                {"_id": webhook_id, "deleted": {"$ne": True}},
+                {"$set": {"ordered_paused": reason, "updated_at": _now()}, "$inc": {"version": 1}},
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
 
     async def is_tombstone(self, org: str, webhook_id: str) -> bool:
         """True if this org's webhook existed and was deleted (and the tombstone is still kept)."""

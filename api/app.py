@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -146,17 +147,38 @@ def create_app(
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     """405 with `Allow` naming every method of the path. Starlette stops at the first route whose
     path matches, so with GET and POST as two routes its `Allow` would name only one of them."""
-    allowed = [
+    app: FastAPI = request.app
+    allowed = _documented_methods(app.openapi(), request.url.path) or [
         method
         for method in _METHODS
         if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in request.app.router.routes
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes
         )
     ]
     return errors.error_response(
         405, "method_not_allowed", "Method Not Allowed", None, {"Allow": ", ".join(allowed)}
     )
+
+
+def _documented_methods(spec: dict[str, Any], path: str) -> list[str]:
+    """The methods the OpenAPI document gives `path`, path parameters checked against their
+    patterns: `/v1/events/batch` has the shape of `/v1/events/{event_id}`, but `batch` is no
+    event id, so GET is not one of its methods."""
+    found: set[str] = set()
+    for template, operations in spec.get("paths", {}).items():
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        match = re.fullmatch(regex, path)
+        if match is None:
+            continue
+        for method, op in operations.items():
+            patterns = [
+                (p["name"], p.get("schema", {}).get("pattern"))
+                for p in op.get("parameters", [])
+                if p.get("in") == "path"
+            ]
+            if all(not rule or re.search(rule, match.group(name)) for name, rule in patterns):
+                found.add(method.upper())
+    return [m for m in _METHODS if m in found]
 
 
 def _health_router(ctx: ApiContext) -> APIRouter:

@@ -70,6 +70,8 @@ def attempt_out(row: Doc) -> AttemptOut:
         response_excerpt=row.get("response_excerpt") or "",
         at=rfc3339(row["at"]),
         next_attempt_at=_ts(row.get("next_attempt_at")),
+        sequence=row.get("seq"),
+        note=row.get("note"),
     )
 
 

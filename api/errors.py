@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from core.errors import (
+    ERROR_CODES,
     BrokerUnavailable,
     Forbidden,
     InvalidInput,
@@ -34,20 +35,6 @@ log = logging.getLogger(__name__)
 
 # A quota of a few events a day would say "come back tomorrow"; nobody should be told longer.
 MAX_RETRY_AFTER_S = 86_400.0
-
-# The one map of HTTP status to error code: answers use it, and so do the ingest metrics' labels.
-ERROR_CODES = {
-    400: "malformed",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    422: "invalid",
-    429: "rate_limited",
-    503: "unavailable",
-}
 
 
 class ErrorDetail(BaseModel):

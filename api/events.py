@@ -12,6 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.responses import Response
 
 from adapters.mongo import Doc
@@ -19,14 +20,24 @@ from api import errors
 from api.auth import Principal
 from api.context import ApiContext, caller
 from api.deliveries import attempt_out
-from api.schemas import ID_PATTERN, AttemptOut
+from api.schemas import AttemptOut
 from core.errors import NotFound
 from core.lookup import delivery_states
 from core.models import Event, Webhook, encode_event, rfc3339
 from core.rules import RuleSnapshot
 from core.scopes import EVENTS_READ
 
-EventId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+class EventIdConvertor(StringConvertor):
+    """Every id ingest gives is `evt_` and base32 (core/ids.py). As a path convertor, not only a
+    parameter pattern, so that `/v1/events/batch` is not an event's path at all: a GET there is
+    405 like any method the path does not have, not a 422 about an event id."""
+
+    regex = "evt_[a-z0-9]{1,60}"
+
+
+register_url_convertor("event_id", EventIdConvertor())
+EventId = Annotated[str, Path(pattern=f"^{EventIdConvertor.regex}$")]
 MAX_ATTEMPTS = 1000  # rows read for one event: far more than its webhooks' retry schedules
 MAX_WEBHOOK_PAGES = 50
 
@@ -78,7 +89,7 @@ def router(ctx: ApiContext) -> APIRouter:
         return out
 
     @r.get(
-        "/v1/events/{event_id}",
+        "/v1/events/{event_id:event_id}",
         response_model=None,
         responses={
             200: {"description": "The event as accepted, byte for byte as delivered"},
@@ -93,7 +104,7 @@ def router(ctx: ApiContext) -> APIRouter:
         return Response(encode_event(event), media_type="application/json")
 
     @r.get(
-        "/v1/events/{event_id}/deliveries",
+        "/v1/events/{event_id:event_id}/deliveries",
         response_model=EventDeliveries,
         responses=errors.responses(401, 403, 404, 422, 503),
         summary="Each webhook the event matches: its delivery state and attempts",

@@ -96,6 +96,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+OrderedFailure = Literal["skip", "pause"]
+ORDERED_DOC = "deliver one at a time, in the order events were accepted, each with a webhook-sequence header"
+ORDERED_FAILURE_DOC = (
+    "after an ordered delivery's last attempt fails (dead-lettered): go on with the next (skip) "
+    "or hold the rest until POST /v1/webhooks/{id}/resume (pause)"
+)
+
+
 class WebhookCreate(_Strict):
     url: Url
     event_types: EventTypes
@@ -106,6 +114,8 @@ class WebhookCreate(_Strict):
     description: Description = ""
     enabled: bool = True
     retry_schedule: Schedule | None = None
+    ordered: StrictBool = Field(default=False, description=ORDERED_DOC)
+    ordered_failure: OrderedFailure = Field(default="skip", description=ORDERED_FAILURE_DOC)
 
 
 class WebhookPatch(_Strict):
@@ -124,6 +134,10 @@ class WebhookPatch(_Strict):
         default=None, description="true re-enables a disabled webhook and clears disabled_reason"
     )
     retry_schedule: Schedule | None = None
+    ordered: StrictBool | SkipJsonSchema[None] = Field(default=None, description=ORDERED_DOC)
+    ordered_failure: OrderedFailure | SkipJsonSchema[None] = Field(
+        default=None, description=ORDERED_FAILURE_DOC
+    )
 
 
 class WebhookOut(BaseModel):
@@ -140,6 +154,9 @@ class WebhookOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     retry_schedule: list[float] | None
+    ordered: bool
+    ordered_failure: OrderedFailure
+    ordered_paused: str | None = Field(description="why an ordered webhook holds its deliveries (resume it)")
     version: int
     updated_at: str
 
@@ -187,6 +204,8 @@ class AttemptOut(BaseModel):
     response_excerpt: str
     at: str
     next_attempt_at: str | None
+    sequence: int | None = Field(default=None, description="an ordered delivery's webhook-sequence")
+    note: str | None = Field(default=None, description="what an ordered webhook did after this attempt")
 
 
 class AttemptPage(BaseModel):

@@ -6,6 +6,7 @@ webhook's secrets are shown by the create call and by `GET /v1/webhooks/{id}/sec
 """
 
 import dataclasses
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -63,6 +64,9 @@ def webhook_out(wh: Webhook) -> WebhookOut:
         enabled=wh.enabled,
         disabled_reason=wh.disabled_reason,
         retry_schedule=list(wh.retry_schedule) if wh.retry_schedule else None,
+        ordered=wh.ordered,
+        ordered_failure="pause" if wh.ordered_failure == "pause" else "skip",
+        ordered_paused=wh.ordered_paused,
         version=wh.version,
         updated_at=rfc3339(wh.updated_at),
     )
@@ -71,7 +75,7 @@ def webhook_out(wh: Webhook) -> WebhookOut:
 async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
     """The document fields a PATCH sets, validated, in the shape `Webhook.to_doc` writes."""
     given = body.model_fields_set
-    for name in ("url", "event_types", "headers", "description", "enabled"):
+    for name in ("url", "event_types", "headers", "description", "enabled", "ordered", "ordered_failure"):
         if name in given and getattr(body, name) is None:
             raise InvalidInput(name, "must not be null")
     changes: dict[str, Any] = {}
@@ -96,13 +100,18 @@ async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
         changes["disabled_reason"] = None if body.enabled else "disabled through the API"
     if "retry_schedule" in given:
         changes["retry_schedule"] = body.retry_schedule
+    if body.ordered is not None:
+        changes["ordered"] = body.ordered
+        if body.ordered:
+            changes["ordered_lane"] = True  # sticky: its lane is drained even after ordered ends
+    if body.ordered_failure is not None:
+        changes["ordered_failure"] = body.ordered_failure
     return changes
 
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
     Reader = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_READ))]
-    # Secrets are credentials: reading one takes webhooks:write, as changing the webhook does.
     Writer = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_WRITE))]
     repo = ctx.webhooks
 
@@ -139,6 +148,8 @@ def router(ctx: ApiContext) -> APIRouter:
                 enabled=body.enabled,
                 description=body.description,
                 retry_schedule=tuple(body.retry_schedule) if body.retry_schedule else None,
+                ordered=body.ordered,
+                ordered_failure=body.ordered_failure,
             )
         )
         await audit(who, "webhook.create", created.id, None, created)
@@ -186,6 +197,18 @@ def router(ctx: ApiContext) -> APIRouter:
         await audit(who, "webhook.update", webhook_id, before, after)
         return webhook_out(after)
 
+    @r.post(
+        "/v1/webhooks/{webhook_id}/resume",
+        response_model=WebhookOut,
+        responses=errors.responses(401, 404, 422, 503),
+        summary="An ordered webhook paused after a dead letter goes on with the next delivery",
+    )
+    async def resume_webhook(who: Writer, webhook_id: WebhookId) -> WebhookOut:
+        before = await repo.get(who.org, webhook_id)
+        after = await repo.patch(who.org, webhook_id, {"ordered_paused": None})
+        await audit(who, "webhook.resume", webhook_id, before, after)
+        return webhook_out(after)
+
     @r.delete(
         "/v1/webhooks/{webhook_id}",
         status_code=204,
@@ -205,6 +228,18 @@ def router(ctx: ApiContext) -> APIRouter:
             if not await repo.is_tombstone(who.org, webhook_id):
                 raise
         return Response(status_code=204)
+
+    secret_routes(r, ctx, audit)
+    return r
+
+
+Audit = Callable[[Principal, str, str, Webhook | None, Webhook | None], Awaitable[None]]
+
+
+def secret_routes(r: APIRouter, ctx: ApiContext, audit: Audit) -> None:
+    # Secrets are credentials: reading one takes webhooks:write, as changing the webhook does.
+    Writer = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_WRITE))]
+    repo = ctx.webhooks
 
     @r.get(
         "/v1/webhooks/{webhook_id}/secret",
@@ -244,5 +279,3 @@ def router(ctx: ApiContext) -> APIRouter:
             await audit(who, "webhook.rotate_secret", webhook_id, wh, after)
             return Rotated(secret=new, previous_expires_at=rfc3339(expires_at) if old else None)
         raise BrokerUnavailable(f"webhook {webhook_id} kept changing during the rotation; try again")
-
-    return r

@@ -49,6 +49,9 @@ class Shape:
     fanout: int = 3  # healthy webhooks per event
     slow_endpoint: bool = False  # one more webhook per event, on a second receiver
     hang: bool = False  # ... which hangs until the client's total timeout
+    fail: bool = False  # ... which answers 500 to everything
+    healthy_ordered: bool = False  # the healthy webhooks deliver in order (docs/ordering.md)
+    slow_ordered: bool = False  # the second receiver's webhook does
     timeout_s: float = 15.0
     profile_s: float = 0.0  # py-spy the delivery actors for this long once the drain is under way
 
@@ -69,11 +72,17 @@ def drain(shape: Shape) -> dict[str, Any]:
     with ReceiversThread([0, 0]) as recv:
         healthy, other = recv.ports
         for i in range(shape.fanout):
-            world.add_webhook("org_bench", recv.receivers.url(healthy, f"/h{i}"), ["T"])
+            world.add_webhook(
+                "org_bench", recv.receivers.url(healthy, f"/h{i}"), ["T"], ordered=shape.healthy_ordered
+            )
         if shape.slow_endpoint:
-            world.add_webhook("org_bench", recv.receivers.url(other, "/slow"), ["T"])
+            world.add_webhook(
+                "org_bench", recv.receivers.url(other, "/slow"), ["T"], ordered=shape.slow_ordered
+            )
         if shape.hang:
             recv.receivers.states[other].mode = Mode(hang=True)
+        if shape.fail:
+            recv.receivers.states[other].mode = Mode(status=500)
         sup = Supervisor(world.config, detached=False)
         sup.start()
         profile: dict[str, Any] | None = None

@@ -73,7 +73,15 @@ class Supervisor:
     def _new_filter(self, i: int, partitions: list[int]) -> Any:
         c = self.config
         return self._filter_actor.options(**self._opts(f"filter-{i}"), scheduling_strategy="SPREAD").remote(
-            i, partitions, c.kafka, c.rabbit, c.filter, self._rules_name, c.namespace, self._chunking()
+            i,
+            partitions,
+            c.kafka,
+            c.rabbit,
+            c.filter,
+            self._rules_name,
+            c.namespace,
+            self._chunking(),
+            c.mongo,
         )
 
     def _chunking(self) -> Chunking:

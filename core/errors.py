@@ -5,6 +5,21 @@ Delivery outcomes are not errors: an attempt's result is a `core.delivery.Decisi
 
 from __future__ import annotations
 
+# The one map of HTTP status to error code: the API's answers (api/errors.py) use it, and so
+# do the ingest metrics' labels (adapters/metrics), which must not import the API.
+ERROR_CODES = {
+    400: "malformed",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
 
 class PlatformError(Exception):
     """Base of every error this platform raises on purpose."""

@@ -65,6 +65,13 @@ class Webhook:
     description: str = ""
     retry_schedule: tuple[float, ...] | None = None  # overrides the global schedule
     deleted: bool = False  # tombstone: polling readers must see deletes too
+    # Ordered delivery (docs/ordering.md): one delivery in flight, in the order events were
+    # accepted, through a lane of its own. After a last failed attempt the lane skips the dead
+    # letter and goes on ("skip") or holds what follows until resumed ("pause").
+    ordered: bool = False
+    ordered_failure: str = "skip"
+    ordered_paused: str | None = None  # why the lane holds (pause after a dead letter)
+    ordered_lane: bool = False  # it has a lane (ever ordered): delivery actors drain it
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> Webhook:
@@ -87,6 +94,10 @@ class Webhook:
             description=doc.get("description") or "",
             retry_schedule=tuple(doc["retry_schedule"]) if doc.get("retry_schedule") else None,
             deleted=bool(doc.get("deleted", False)),
+            ordered=bool(doc.get("ordered", False)),
+            ordered_failure=doc.get("ordered_failure") or "skip",
+            ordered_paused=doc.get("ordered_paused"),
+            ordered_lane=bool(doc.get("ordered_lane", False)),
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -109,6 +120,10 @@ class Webhook:
             "description": self.description,
             "retry_schedule": list(self.retry_schedule) if self.retry_schedule else None,
             "deleted": self.deleted,
+            "ordered": self.ordered,
+            "ordered_failure": self.ordered_failure,
+            "ordered_paused": self.ordered_paused,
+            "ordered_lane": self.ordered_lane or self.ordered,
         }
 
     def signing_keys(self, now: datetime) -> list[str]:
@@ -141,6 +156,7 @@ class DeliveryTask(TypedDict):
     first_attempt_at: float  # unix seconds when the task was first published
     not_before: float  # unix seconds; a wait queue may hand it back early, never late
     parks: NotRequired[int]  # times parked since the last attempt because the endpoint was busy
+    seq: NotRequired[int]  # an ordered webhook's position: consecutive per webhook, from 1
 
 
 class TaskBatch(TypedDict):
@@ -177,3 +193,5 @@ class Attempt(TypedDict):
     response_excerpt: NotRequired[str]  # the start of the response body, when there was one
     at: datetime
     next_attempt_at: NotRequired[datetime]  # when the next attempt is due, if there is one
+    seq: NotRequired[int]  # an ordered delivery's position (the webhook-sequence header)
+    note: NotRequired[str]  # what an ordered lane did next: skipped a dead letter, or paused

@@ -19,6 +19,7 @@ import orjson
 from core.errors import InvalidInput
 from core.ids import delivery_id
 from core.models import DeliveryTask, TaskBatch, Webhook
+from core.ordering import LaneBook, lane_key
 from core.rules import RuleSnapshot
 from core.validation import EVENT_TYPE_RE, validate_event_type
 
@@ -59,6 +60,8 @@ class OutgoingMessage:
     message_id: str  # the first task's delivery id: what the broker's tools show
     body: bytes
     tasks: int
+    webhook_id: str = ""
+    lane: bool = False  # to the webhook's ordered lane, not the work queue
 
 
 @dataclass
@@ -107,10 +110,13 @@ def plan_batch(
     derived_prefix: str | None,
     chunking: Chunking = Chunking(),
     derived: Container[tuple[str, str]] = frozenset(),
+    lanes: LaneBook | None = None,
 ) -> BatchPlan:
     """Every matching webhook's tasks, grouped per webhook into messages (`chunking`), each in
     the order of its records (Kafka order within a partition); a copy of each event whose
-    (org, type) is in `derived` for its per-type topic."""
+    (org, type) is in `derived` for its per-type topic. An ordered webhook's tasks are numbered
+    in its lane (`lanes`, core.ordering) and routed to it; one its lane has already is left out.
+    """
     plan = BatchPlan()
     per_webhook: dict[str, tuple[Webhook, str, list[DeliveryTask]]] = {}
     for rec in records:
@@ -128,18 +134,34 @@ def plan_batch(
         if derived_prefix is not None and value is not None and (event["org"], event["type"]) in derived:
             plan.derived.append((derived_topic(derived_prefix, event["type"]), rec.key(), value))
         for webhook in snapshot.match(event):
+            task = new_task(event, webhook.id, now)
+            routing_key = f"org.{event['org']}"
+            if webhook.ordered and lanes is not None and partition is not None and offset is not None:
+                seq = lanes.assign(partition, offset, webhook.id)
+                if seq is None:
+                    continue  # in its lane already (published before a crash)
+                task["seq"] = seq
+                routing_key = lane_key(webhook.id)
             group = per_webhook.get(webhook.id)
-            if group is None:
-                group = per_webhook[webhook.id] = (webhook, f"org.{event['org']}", [])
-            group[2].append(new_task(event, webhook.id, now))
+            if group is None:  # one snapshot per batch: a webhook's route is the same throughout
+                group = per_webhook[webhook.id] = (webhook, routing_key, [])
+            group[2].append(task)
     for webhook, routing_key, tasks in per_webhook.values():
         plan.tasks += len(tasks)
-        size = chunking.size(webhook)
+        # A lane is taken one task at a time whatever the message size: fewer, larger messages.
+        size = chunking.most if webhook.ordered else chunking.size(webhook)
         for i in range(0, len(tasks), size):
             chunk = tasks[i : i + size]
             body: TaskBatch = {"webhook_id": webhook.id, "tasks": chunk}
             plan.messages.append(
-                OutgoingMessage(routing_key, chunk[0]["delivery_id"], orjson.dumps(body), len(chunk))
+                OutgoingMessage(
+                    routing_key,
+                    chunk[0]["delivery_id"],
+                    orjson.dumps(body),
+                    len(chunk),
+                    webhook.id,
+                    lane="seq" in chunk[0],
+                )
             )
     return plan
 

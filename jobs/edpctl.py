@@ -127,7 +127,21 @@ def _webhook_add(api: Api, args: argparse.Namespace) -> Any:
         body["headers"] = _headers(args.header)
     if args.description:
         body["description"] = args.description
+    if args.ordered:
+        body["ordered"] = True
+        body["ordered_failure"] = args.on_failure
     return api("POST", "/v1/webhooks", body)
+
+
+def _webhook_order(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"ordered": not args.off}
+    if args.on_failure:
+        body["ordered_failure"] = args.on_failure
+    return api("PATCH", f"/v1/webhooks/{args.id}", body)
+
+
+def _webhook_resume(api: Api, args: argparse.Namespace) -> Any:
+    return api("POST", f"/v1/webhooks/{args.id}/resume")
 
 
 def _webhook_list(api: Api, args: argparse.Namespace) -> Any:
@@ -327,6 +341,12 @@ def parser() -> argparse.ArgumentParser:
     add.add_argument("--filter", help='Mongo-style JSON, e.g. \'{"data.amount": {"$gte": 50}}\' (or @file)')
     add.add_argument("--header", action="append", default=[], help="NAME=VALUE sent with every delivery")
     add.add_argument("--description")
+    add.add_argument("--ordered", action="store_true", help="one at a time, in order (webhook-sequence)")
+    add.add_argument("--on-failure", choices=("skip", "pause"), default="skip", help="after a dead letter")
+    order = _command(wh, "order", _webhook_order, "deliver in order (or --off); shown as `ordered`")
+    order.add_argument("id")
+    order.add_argument("--off", action="store_true", help="back to concurrent delivery")
+    order.add_argument("--on-failure", choices=("skip", "pause"), help="after a dead letter")
     ls = _command(wh, "list", _webhook_list, "list webhooks")
     ls.add_argument("--limit", type=int, default=50)
     ls.add_argument("--after", help="the `next` of the previous page")
@@ -334,6 +354,7 @@ def parser() -> argparse.ArgumentParser:
         ("get", _webhook_get, "one webhook"),
         ("delete", _webhook_delete, "delete a webhook"),
         ("enable", _webhook_enable, "re-enable"),
+        ("resume", _webhook_resume, "an ordered webhook paused after a dead letter goes on"),
         ("secret", _webhook_secret, "the current signing secret"),
     ):
         _command(wh, action, handler, text).add_argument("id")

@@ -14,7 +14,7 @@ import pymongo
 from confluent_kafka.admin import AdminClient
 
 from adapters import kafka_io
-from adapters.mongo import WEBHOOKS
+from adapters.mongo import EVENT_TYPES, WEBHOOKS
 from cluster.config import PipelineConfig
 from core.ids import delivery_id, new_id
 from core.models import Event, Secret, Webhook, encode_event, rfc3339, utcnow
@@ -90,6 +90,15 @@ class PipelineWorld:
         self.webhooks.append(wh)
         return wh
 
+    def copy_to_derived_topic(self, org: str, event_type: str) -> None:
+        """The event type asks for a derived per-type topic (off by default), as the API does."""
+        now = utcnow()
+        self.db[EVENT_TYPES].replace_one(
+            {"_id": f"{org}:{event_type}"},
+            {"org": org, "name": event_type, "derived_topic": True, "created_at": now, "updated_at": now},
+            upsert=True,
+        )
+
     def events(
         self, n: int, orgs: list[str], types: list[str], data: Callable[[int], Any] = lambda i: {"i": i}
     ) -> list[Event]:
@@ -124,12 +133,14 @@ class PipelineWorld:
                 f.result(10)
         conn = pika.BlockingConnection(pika.URLParameters(c.rabbit.url.get_secret_value()))
         ch = conn.channel()
+        from core.ordering import lane_queue
         from core.retry import WAIT_LADDER_S, wait_queue_name
 
         for q in [
             c.rabbit.queue,
             c.rabbit.dead_queue,
             *(wait_queue_name(c.rabbit.retry_prefix, t) for t in WAIT_LADDER_S),
+            *(lane_queue(c.rabbit.queue, w.id) for w in self.webhooks if w.ordered_lane or w.ordered),
         ]:
             ch.queue_delete(q)
         ch.exchange_delete(c.rabbit.exchange)

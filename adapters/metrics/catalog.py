@@ -6,7 +6,7 @@ fixed set (or a partition number, bounded by the topic). Exported as `ray_<name>
 
 from __future__ import annotations
 
-from api.errors import ERROR_CODES
+from core.errors import ERROR_CODES
 
 from .registry import define
 

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 # Events are keyed by org, so several orgs (new ones each scenario) spread the load over every
 # partition and filter.
 ORGS = 8
+ORDERED_PATH = "/ordered"
 TYPES = ["order.created", "EVENT_A", "EVENT_B"]
 # Long enough to outlast a 30 s outage without dead-lettering (8 attempts span ~3 min), short
 # enough that a drain does not wait for production-sized delays.
@@ -75,10 +76,16 @@ class Result:
     # Load producers replaced after a failed delivery (testkit/chaos/load.py): the load's own
     # Kafka client, not the pipeline; its events went again, so none is missing.
     load_producer_rebuilds: int = 0
+    # The ordered webhook of every scenario (one org's events, on the faulty receiver): its
+    # deliveries, those whose first arrival came before an event accepted earlier (must be 0),
+    # and repeats of anything but the delivery just before.
+    ordered: int = 0
+    out_of_order: int = 0
+    ordered_old_repeats: int = 0
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0
+        return self.lost == 0 and self.out_of_order == 0
 
 
 def seen(receivers: ReceiversThread) -> tuple[dict[str, float], int]:
@@ -129,6 +136,10 @@ def run_scenario(
         hooks = []
         for port in recv.ports:
             mine = [world.add_webhook(org, recv.receivers.url(port, "/hook"), ["*"]) for org in orgs]
+            if port == recv.ports[0]:  # receiver faults hit it too
+                mine.append(
+                    world.add_webhook(orgs[0], recv.receivers.url(port, ORDERED_PATH), ["*"], ordered=True)
+                )
             recv.receivers.states[port].set_secrets(s.key for wh in mine for s in wh.secrets)
             hooks += mine
         try:
@@ -186,6 +197,9 @@ def _under_load(
             log.warning("scenario=%s receiver=%s", scenario.name, state.stats())
     time.sleep(1.0)  # a late duplicate or an unexpected delivery shows up now
     first, dups = seen(target.receivers)
+    ordered_hook = next(w for w in hooks if w.ordered)
+    order = {delivery_id(e, ordered_hook.id): i for i, e in enumerate(load.accepted_order(orgs[0]))}
+    checked, out_of_order, old_repeats = order_of(target.receivers, order)
     got = expected.keys() & first.keys()
     lost = len(expected) - len(got)
     backlog = [first.get(d) for d, at in expected.items() if at <= cleared]
@@ -204,7 +218,31 @@ def _under_load(
         extra=len(first.keys() - expected.keys()),
         consumer_rebuilds=max(0, _consumer_rebuilds(sup) - rebuilds_before),
         load_producer_rebuilds=load.rebuilds,
+        ordered=checked,
+        out_of_order=out_of_order,
+        ordered_old_repeats=old_repeats,
     )
+
+
+def order_of(receivers: ReceiversThread, order: dict[str, int]) -> tuple[int, int, int]:
+    """(deliveries of the ordered webhook, first arrivals out of the accepted order, repeats of
+    anything older than the delivery just before), from the calls its receiver recorded."""
+    calls = [
+        c for st in receivers.receivers.states.values() for c in list(st.calls) if c["path"] == ORDERED_PATH
+    ]
+    calls.sort(key=lambda c: c["at"])
+    last, seen_ids, out, old = -1, set(), 0, 0
+    for call in calls:
+        pos = order.get(call["webhook_id"] or "")
+        if pos is None:
+            continue
+        if call["webhook_id"] not in seen_ids:
+            seen_ids.add(call["webhook_id"])
+            out += pos < last
+            last = max(last, pos)
+        elif pos != last:
+            old += 1
+    return len(seen_ids), out, old
 
 
 def _consumer_rebuilds(sup: Supervisor) -> int:

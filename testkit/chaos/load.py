@@ -52,6 +52,8 @@ class SteadyLoad(threading.Thread):
         self._types = types
         self._lock = threading.Lock()
         self.acked: dict[str, tuple[Event, float]] = {}  # event id -> (event, first sent at, epoch s)
+        # event id -> (partition, offset) where Kafka first took it: the order it was accepted in
+        self.offsets: dict[str, tuple[int, int]] = {}
         self._sent_at: dict[str, float] = {}
         self._unacked: dict[str, Event] = {}  # sent through the current producer, no answer yet
         self._generation = 0
@@ -142,8 +144,10 @@ class SteadyLoad(threading.Thread):
         return fresh
 
     def _on_delivery(self, event: Event, generation: int) -> Callable[[KafkaError | None, Message], None]:
-        def done(err: KafkaError | None, _msg: Message) -> None:
+        def done(err: KafkaError | None, msg: Message) -> None:
             with self._lock:
+                if err is None:  # an older producer's record, answered late, is in Kafka too
+                    self.offsets.setdefault(event["id"], (msg.partition() or 0, msg.offset() or 0))
                 if generation != self._generation:
                     return
                 if err is None:
@@ -153,6 +157,16 @@ class SteadyLoad(threading.Thread):
                     self._broken = True
 
         return done
+
+    def accepted_order(self, org: str) -> list[str]:
+        """The org's event ids in the order Kafka took them (one partition: its offsets)."""
+        with self._lock:
+            mine = [
+                (self.offsets[i], i)
+                for i, (e, _) in self.acked.items()
+                if e["org"] == org and i in self.offsets
+            ]
+        return [i for _, i in sorted(mine)]
 
     def produced(self) -> list[tuple[Event, float]]:
         with self._lock:

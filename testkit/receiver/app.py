@@ -59,7 +59,9 @@ async def _answer(request: web.Request, st: PortState, path: str) -> web.StreamR
     mode = st.mode
     failure = mode.take_failure(now)
     rejected = failure is None and verdict == "invalid" and st.reject_invalid
-    st.record_call(now, path, wid, failure or (401 if rejected else mode.success_status))
+    seq = h.get("webhook-sequence")
+    sequence = int(seq) if seq is not None and seq.isdigit() else None
+    st.record_call(now, path, wid, failure or (401 if rejected else mode.success_status), sequence)
     if mode.delay_ms:
         await asyncio.sleep(mode.delay_ms / 1000)
     if failure is not None:

@@ -41,6 +41,7 @@ class CallRecord(TypedDict):
     path: str
     webhook_id: str | None
     status: int  # what the request was (or, for a hang, would have been) answered
+    sequence: int | None  # the webhook-sequence header of an ordered delivery
 
 
 class ConcurrencyDoc(TypedDict):
@@ -206,8 +207,12 @@ class PortState:
         self.in_flight -= 1
         self.path_in_flight[path] -= 1
 
-    def record_call(self, at: float, path: str, webhook_id: str | None, status: int) -> None:
-        self.calls.append({"at": at, "path": path, "webhook_id": webhook_id, "status": status})
+    def record_call(
+        self, at: float, path: str, webhook_id: str | None, status: int, sequence: int | None = None
+    ) -> None:
+        self.calls.append(
+            {"at": at, "path": path, "webhook_id": webhook_id, "status": status, "sequence": sequence}
+        )
 
     def concurrency(self) -> PortConcurrencyDoc:
         return {

@@ -38,3 +38,5 @@ def test_nothing_lost(scenario: Scenario, pipeline: Pipeline) -> None:
     assert result.expected > 0
     assert result.lost == 0, f"{result.lost} of {result.expected} deliveries lost: {result}"
     assert result.recovery_s is not None
+    # The scenario's ordered webhook: everything arrived, first arrivals in the accepted order.
+    assert result.ordered > 0 and result.out_of_order == 0, result

@@ -99,7 +99,7 @@ def test_deliveries_verify_through_a_key_rotation_and_three_webhooks_show_their_
         expected = {e["id"] for e in sent}
         for port in (ok_a, ok_b):
             state = receivers.receivers.states[port]
-            assert wait_until(lambda s=state: len(s.first_seen) >= len(expected), 60), len(state.first_seen)  # type: ignore[misc]
+            assert wait_until(lambda s=state: len(s.first_seen) >= len(expected), 60), (len(state.first_seen), state.verdicts, state.outcomes)  # type: ignore[misc]
             assert state.verdicts["invalid"] == 0 and state.duplicates == 0
             verifier = SWVerifier(hooks[port].secrets[0].key)
             for rec in state.ring:

@@ -158,6 +158,7 @@ def test_every_dashboard_query_returns_data(
     receivers.receivers.states[receivers.ports[1]].mode = Mode(status=503)
     ok, failing = (receivers.receivers.url(p, "/hook") for p in receivers.ports)
     world.add_webhook(org, ok, ["*"])
+    world.copy_to_derived_topic(org, "EVENT_A")  # the "derived" panel needs copies
     world.add_webhook(org, failing, ["EVENT_B"], retry_schedule=(0.2,))
     for port, state in receivers.receivers.states.items():
         state.set_secrets(s.key for w in world.webhooks if f":{port}/" in w.url for s in w.secrets)

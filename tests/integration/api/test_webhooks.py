@@ -278,3 +278,30 @@ async def test_unknown_ids_are_404(env: ControlEnv) -> None:
         r = await env.http.request(method, path, json={}, headers=env.a.auth)
         assert r.status_code == 404, (method, path, r.text)
         assert r.json()["error"]["code"] == "not_found"
+
+
+async def test_ordered_delivery_is_set_patched_shown_and_resumed(env: ControlEnv) -> None:
+    plain = await env.webhook()
+    assert (plain["ordered"], plain["ordered_failure"], plain["ordered_paused"]) == (False, "skip", None)
+    hook = await env.webhook(ordered=True, ordered_failure="pause")
+    assert (hook["ordered"], hook["ordered_failure"]) == (True, "pause")
+    doc = await env.db["webhooks"].find_one({"_id": hook["id"]})
+    assert doc is not None and doc["ordered"] and doc["ordered_lane"]  # what the pipeline follows
+    r = await env.http.patch(f"/v1/webhooks/{plain['id']}", json={"ordered": True}, headers=env.a.auth)
+    assert r.status_code == 200 and r.json()["ordered"] is True
+    r = await env.http.patch(f"/v1/webhooks/{plain['id']}", json={"ordered": False}, headers=env.a.auth)
+    assert r.json()["ordered"] is False
+    stored = await env.db["webhooks"].find_one({"_id": plain["id"]})
+    assert stored is not None and stored["ordered_lane"] is True  # its lane is still drained
+    await env.db["webhooks"].update_one({"_id": hook["id"]}, {"$set": {"ordered_paused": "dead letter"}})
+    got = (await env.http.get(f"/v1/webhooks/{hook['id']}", headers=env.a.auth)).json()
+    assert got["ordered_paused"] == "dead letter"
+    r = await env.http.post(f"/v1/webhooks/{hook['id']}/resume", headers=env.a.auth)
+    assert r.status_code == 200 and r.json()["ordered_paused"] is None
+    r = await env.http.post(f"/v1/webhooks/{hook['id']}/resume", headers=env.b.auth)
+    assert r.status_code == 404  # another org's webhook is unknown, as everywhere
+    for body, field in (({"ordered": "yes"}, "ordered"), ({"ordered_failure": "retry"}, "ordered_failure")):
+        r = await env.http.patch(f"/v1/webhooks/{hook['id']}", json=body, headers=env.a.auth)
+        assert r.status_code == 422 and r.json()["error"]["field"].startswith(field), r.text
+    r = await env.http.patch(f"/v1/webhooks/{hook['id']}", json={"ordered": None}, headers=env.a.auth)
+    assert r.status_code == 422 and r.json()["error"]["field"] == "ordered"

@@ -59,6 +59,10 @@ def test_walk_through(
     assert ctl(capsys, "recover", hook["id"], "--since", "2026-01-01T00:00:00Z") == {"replayed": 0}
     assert edpctl.main(["--field", "secret", "webhook", "rotate", hook["id"]]) == 0
     assert capsys.readouterr().out.startswith("whsec_")
+    ordered = ctl(capsys, "webhook", "order", hook["id"], "--on-failure", "pause")
+    assert (ordered["ordered"], ordered["ordered_failure"]) == (True, "pause")
+    assert ctl(capsys, "webhook", "resume", hook["id"])["ordered_paused"] is None
+    assert ctl(capsys, "webhook", "order", hook["id"], "--off")["ordered"] is False
     assert ctl(capsys, "webhook", "delete", hook["id"]) == {"deleted": hook["id"]}
 
     # Errors: the API's answer on stderr, exit status 1.
