@@ -32,7 +32,7 @@ def test_gate_opens_the_breaker_after_consecutive_failures() -> None:
     for _ in range(2):
         assert gate.admit(0) == 0
         gate.release(False, 0)
-    assert gate.admit(1) >= 0.5
+    assert gate.admit(1) >= 2.0  # never waited in memory: parked (core.admission)
     assert gate.admit(11) == 0  # half-open probe
 
 
