@@ -47,9 +47,17 @@ def sealed_world(ray_local: None, tmp_path: Path) -> Iterator[tuple[PipelineWorl
     key_file = tmp_path / "secrets-key"
     write_key_file(key_file, [new_master_key()])
     secrets = SecretsSettings(key=None, previous_keys=None, key_file=str(key_file))
-    # Retries a minute apart: the failing webhook is still "retrying" when the test looks.
+    # Retries a minute apart: the failing webhook is still "retrying" when the test looks. No
+    # breaker: the failing receiver must see every event's first attempt within the wait.
     config = dataclasses.replace(
-        namespaced_config(filters=1, deliveries=1, schedule=(60.0,)), secrets=secrets
+        namespaced_config(
+            filters=1,
+            deliveries=1,
+            schedule=(60.0,),
+            breaker_failures=1_000_000,
+            breaker_min_requests=1_000_000,
+        ),
+        secrets=secrets,
     )
     world = PipelineWorld(config)
     yield world, secrets
@@ -99,12 +107,13 @@ def test_deliveries_verify_through_a_key_rotation_and_three_webhooks_show_their_
         expected = {e["id"] for e in sent}
         for port in (ok_a, ok_b):
             state = receivers.receivers.states[port]
-            assert wait_until(lambda s=state: len(s.first_seen) >= len(expected), 60), (len(state.first_seen), state.verdicts, state.outcomes)  # type: ignore[misc]
+            assert wait_until(lambda s=state: len(s.first_seen) >= len(expected), 60), len(state.first_seen)  # type: ignore[misc]
             assert state.verdicts["invalid"] == 0 and state.duplicates == 0
             verifier = SWVerifier(hooks[port].secrets[0].key)
             for rec in state.ring:
                 verifier.verify(rec["body"].encode(), rec["headers"])
-        assert wait_until(lambda: receivers.receivers.states[failing].outcomes["failed"] >= len(expected), 60)
+        bad = receivers.receivers.states[failing]
+        assert wait_until(lambda: bad.outcomes["failed"] >= len(expected), 60), bad.outcomes["failed"]
 
         states = asyncio.run(_deliveries(world, secrets, org["key"], sent[-1]["id"]))
         assert states == {
