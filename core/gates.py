@@ -188,12 +188,14 @@ class GateBook:
         breaker_failures: int,
         breaker_cooldown_s: float,
         stall_timeout_s: float,
+        breaker_min_requests: int = 20,
     ) -> None:
         self.pool = max(1, pool)
         self.index = index
         self._default_concurrency = default_concurrency
         self._breaker_failures = breaker_failures
         self._breaker_cooldown_s = breaker_cooldown_s
+        self._breaker_min_requests = breaker_min_requests
         self._stall_timeout_s = stall_timeout_s
         self.gates: dict[str, EndpointGate] = {}
         # What other workers told us: endpoint pauses (until when), and webhooks they disabled
@@ -211,6 +213,7 @@ class GateBook:
             breaker_failures=settings.breaker_failures,
             breaker_cooldown_s=settings.breaker_cooldown_s,
             stall_timeout_s=settings.total_timeout_s,
+            breaker_min_requests=settings.breaker_min_requests,
         )
 
     def gate(self, webhook: Webhook) -> EndpointGate:
@@ -224,7 +227,9 @@ class GateBook:
                 gate.breaker
                 if gate
                 else CircuitBreaker(
-                    failure_threshold=self._breaker_failures, cooldown_s=self._breaker_cooldown_s
+                    failure_threshold=self._breaker_failures,
+                    cooldown_s=self._breaker_cooldown_s,
+                    min_requests=self._breaker_min_requests,
                 )
             )
             # A pause the endpoint asked for holds across a rebuild, like its breaker.
