@@ -22,19 +22,26 @@ from actors.process import normal_priority
 from adapters import metrics
 from adapters import mongo as mongo_clients
 from adapters.mongo import EVENT_TYPES, WEBHOOKS
+from adapters.secret_keys import SecretBox
 from core.logsetup import configure_logging
 from core.mirror import Changes, RuleMirror
 from core.models import Webhook, utcnow
-from core.settings import MongoSettings, RuleCacheSettings
+from core.sealing import SecretsKeyError
+from core.settings import MongoSettings, RuleCacheSettings, SecretsSettings
 
 log = logging.getLogger(__name__)
 
 
 class RuleCache:
-    def __init__(self, mongo: MongoSettings, settings: RuleCacheSettings) -> None:
+    def __init__(
+        self, mongo: MongoSettings, settings: RuleCacheSettings, secrets: SecretsSettings | None = None
+    ) -> None:
         normal_priority()
         configure_logging("rules")
         self._settings = settings
+        # Secrets are opened here, once per change, and travel to the filters and delivery
+        # actors in memory over Ray: nothing downstream holds a key or meets a ciphertext.
+        self._box = SecretBox(secrets or SecretsSettings(key=None, previous_keys=None, key_file=None))
         self._client = mongo_clients.sync_client(mongo, serverSelectionTimeoutMS=3000)
         self._coll = self._client[mongo.database][WEBHOOKS]
         # Event types that asked for a derived per-type topic: few, read whole every poll.
@@ -62,7 +69,7 @@ class RuleCache:
                     last_full = started
                 else:
                     docs = list(self._coll.find({"updated_at": {"$gte": since}}))
-                webhooks = [Webhook.from_doc(d) for d in docs]
+                webhooks = self._opened(docs)
                 derived = [(d["org"], d["name"]) for d in self._types.find({"derived_topic": True})]
                 with self._changed:
                     changed = self._mirror.apply(webhooks, full=full)
@@ -89,6 +96,22 @@ class RuleCache:
                 webhooks=len(self._mirror.webhooks),
             )
             self._stop.wait(max(0.0, self._settings.poll_interval_s - (time.monotonic() - started)))
+
+    def _opened(self, docs: list[dict[str, Any]]) -> list[Webhook]:
+        """The polled documents as webhooks, secrets opened. One whose secret does not open (its
+        key is not in the keyring yet) keeps the version the mirror has, rather than failing the
+        poll for everyone or, on a full reload, vanishing from the snapshot."""
+        out: list[Webhook] = []
+        for doc in docs:
+            try:
+                out.append(Webhook.from_doc(self._box.open(doc)))
+            except SecretsKeyError as exc:
+                self._errors += 1
+                log.error("webhook secrets do not open webhook=%s error=%s", doc.get("_id"), exc)
+                known = self._mirror.webhooks.get(str(doc.get("_id")))
+                if known is not None:
+                    out.append(known)
+        return out
 
     def changes_since(self, epoch: str | None, version: int, wait_s: float = 0.0) -> Changes | None:
         """What changed since the reader's (epoch, version); with `wait_s`, a long poll: the answer

@@ -1,7 +1,8 @@
 """What the customer portal keeps and reads in MongoDB beyond the API's repos.
 
 `portal_links` holds one document per link (`_id` = the link id in its signed token), so a link
-opens a session once: the first redeem sets `used_at`, atomically. `portal_sessions` holds the
+opens a session once: the first redeem inserts the link's id into `portal_redemptions`, which
+only one insert can do, and sets `used_at`. `portal_sessions` holds the
 sessions (`_id` = the random id in the signed cookie), so signing out ends one for good. Both are
 read by `_id` alone, the one query FerretDB hands to SQLite, and are small: expired entries go
 whenever a link is made. The rest is the portal's read side of the attempt log, shaped for
@@ -17,7 +18,7 @@ from typing import Any
 
 import orjson
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from adapters.dead_letters import DEAD_LETTERS
 from adapters.mongo import ATTEMPTS, Doc
@@ -26,6 +27,7 @@ from core.models import Event
 
 PORTAL_LINKS = "portal_links"
 PORTAL_SESSIONS = "portal_sessions"
+PORTAL_REDEMPTIONS = "portal_redemptions"  # one per link opened: `_id` is the link's id
 # What the overview's statistics need of an attempt row: the rest stays in the database.
 STATS_FIELDS = {"_id": 0, "webhook_id": 1, "outcome": 1, "status_code": 1, "latency_ms": 1, "at": 1}
 
@@ -40,30 +42,44 @@ class PortalStore:
     def __init__(self, db: AsyncDatabase[Doc]) -> None:
         self._links = db[PORTAL_LINKS]
         self._sessions = db[PORTAL_SESSIONS]
+        self._redemptions = db[PORTAL_REDEMPTIONS]
         self._attempts = db[ATTEMPTS]
         self._dead = db[DEAD_LETTERS]
 
-    async def add_link(self, link_id: str, org: str, created_at: datetime, expires_at: datetime) -> None:
+    async def add_link(
+        self, link_id: str, org: str, created_at: datetime, expires_at: datetime, created_by: str = ""
+    ) -> None:
         doc = {
             "_id": link_id,
             "org": org,
+            "created_by": created_by,  # the API key's id: the audit log names it for the session
             "created_at": created_at,
             "expires_at": expires_at,
             "used_at": None,
         }
         await _call(self._links.insert_one(doc))
 
-    async def redeem_link(self, link_id: str, org: str, now: datetime) -> Redeemed:
-        """Mark the link used; only the first caller, on any API server, gets OK."""
-        found = await _call(
-            self._links.find_one_and_update(
-                {"_id": link_id, "org": org, "used_at": None}, {"$set": {"used_at": now}}
-            )
-        )
-        if found is not None:
-            return Redeemed.OK
+    async def redeem_link(self, link_id: str, org: str, now: datetime) -> tuple[Redeemed, str]:
+        """Mark the link used; only the first caller, on any API server, gets OK. With the
+        verdict, the id of the API key that made the link ("" if unknown).
+
+        The one atomic step is an insert keyed by the link's id into `portal_redemptions`: a
+        second insert of that `_id` fails in the database itself. (A `find_one_and_update` on
+        `used_at: null` is not atomic on FerretDB v1: two racing requests both matched it.)
+        """
         doc = await _call(self._links.find_one({"_id": link_id}))
-        return Redeemed.USED if doc is not None and doc.get("org") == org else Redeemed.UNKNOWN
+        if doc is None or doc.get("org") != org:
+            return Redeemed.UNKNOWN, ""
+        if doc.get("used_at") is not None:
+            return Redeemed.USED, ""
+        try:
+            await self._redemptions.insert_one({"_id": link_id, "at": now, "expires_at": doc["expires_at"]})
+        except DuplicateKeyError:
+            return Redeemed.USED, ""
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        await _call(self._links.update_one({"_id": link_id}, {"$set": {"used_at": now}}))
+        return Redeemed.OK, str(doc.get("created_by") or "")
 
     async def add_session(self, doc: Doc) -> None:
         await _call(self._sessions.insert_one(doc))
@@ -78,6 +94,7 @@ class PortalStore:
     async def purge(self, now: datetime) -> None:
         """Forget expired links (their tokens say "expired" without us) and sessions."""
         await _call(self._links.delete_many({"expires_at": {"$lt": now}}))
+        await _call(self._redemptions.delete_many({"expires_at": {"$lt": now}}))
         await _call(self._sessions.delete_many({"expires_at": {"$lt": now}}))
 
     async def attempt(self, org: str, attempt_id: str) -> Doc | None:

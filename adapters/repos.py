@@ -1,5 +1,5 @@
-"""Repositories over MongoDB: organisations with their API keys, webhooks, event types, and the
-read side of the delivery log.
+"""Repositories over MongoDB: organisations with their API keys, webhooks and event types (the
+read side of the delivery log is adapters.delivery_log).
 
 Only key hashes are stored; the plaintext is returned once, at creation. Webhook writes all
 set `updated_at` and bump `version`, and deletes are tombstones, because the rule cache follows
@@ -9,21 +9,20 @@ this collection by polling `updated_at` (FerretDB has no change streams) and mus
 from __future__ import annotations
 
 import dataclasses
-from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from adapters.dead_letters import DEAD_LETTERS
-from adapters.mongo import ATTEMPTS, EVENT_TYPES, ORGS, WEBHOOKS, Doc
+from adapters.api_keys import active_org_key, key_doc, now_ms, public_key
+from adapters.mongo import EVENT_TYPES, ORGS, WEBHOOKS, Doc
+from adapters.secret_keys import SecretBox
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
 from core.ids import new_id
 from core.keys import hash_key, new_api_key
-from core.models import Webhook, utcnow
-
-KEY_PREFIX_CHARS = 12
+from core.models import Webhook
+from core.sealing import SecretsKeyError, is_sealed
 
 # Fields a PATCH may change; identity, bookkeeping and the tombstone flag are the repo's.
 PATCHABLE = frozenset(
@@ -47,20 +46,7 @@ PATCHABLE = frozenset(
 )
 
 
-def _now() -> datetime:
-    # BSON keeps milliseconds; truncating here makes what we return equal what we read back.
-    now = utcnow()
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def _key_doc(plaintext: str, digest: str) -> Doc:
-    return {
-        "id": new_id("key"),
-        "hash": digest,
-        "prefix": plaintext[:KEY_PREFIX_CHARS],
-        "created_at": _now(),
-        "revoked_at": None,
-    }
+_now = now_ms
 
 
 class OrgRepo:
@@ -80,7 +66,7 @@ class OrgRepo:
         doc: Doc = {
             "_id": org_id or new_id("org"),
             "name": name,
-            "keys": [_key_doc(plaintext, digest)],
+            "keys": [key_doc(plaintext, digest)],
             "created_at": now,
             "updated_at": now,
         }
@@ -123,21 +109,14 @@ class OrgRepo:
 
     async def org_for_key_hash(self, digest: str) -> tuple[str, str] | None:
         """(org id, org name) for an active key hash, else None."""
-        try:
-            doc = await self._orgs.find_one({"keys.hash": digest}, {"name": 1, "keys": 1})
-        except PyMongoError as exc:
-            raise BrokerUnavailable(f"mongo: {exc}") from exc
-        if doc is None:
-            return None
-        for key in doc.get("keys") or ():
-            if key.get("hash") == digest and key.get("revoked_at") is None:
-                return str(doc["_id"]), str(doc.get("name", ""))
-        return None
+        found = await active_org_key(self._orgs, digest)
+        return (found.org or "", found.org_name) if found is not None else None
 
-    async def add_key(self, org_id: str) -> tuple[Doc, str]:
-        """Issue another key for the org. Returns (key doc without the hash, plaintext)."""
+    async def add_key(self, org_id: str, **fields: Any) -> tuple[Doc, str]:
+        """Issue another key for the org (`fields`: name, scopes, expires_at; adapters.api_keys).
+        Returns (key doc without the hash, plaintext)."""
         plaintext, digest = new_api_key()
-        key = _key_doc(plaintext, digest)
+        key = key_doc(plaintext, digest, **fields)
         try:
             res = await self._orgs.update_one(
                 {"_id": org_id}, {"$push": {"keys": key}, "$set": {"updated_at": key["created_at"]}}
@@ -169,46 +148,76 @@ class OrgRepo:
                 return public_key(key)
         raise NotFound(f"key {key_id} not found")
 
-
-def public_key(key: Doc) -> Doc:
-    """A key as the API shows it: never the hash."""
-    return {k: key.get(k) for k in ("id", "prefix", "created_at", "revoked_at")}
+    async def set_quota(self, org_id: str, quota: Doc | None) -> tuple[Doc | None, Doc | None]:
+        """Set (or with None clear) the org's ingest quota `{rate, burst}`. Returns (before, after)."""
+        try:
+            doc = await self._orgs.find_one_and_update(
+                {"_id": org_id}, {"$set": {"quota": quota, "updated_at": _now()}}
+            )
+        except PyMongoError as exc:
+            raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if doc is None:
+            raise NotFound(f"org {org_id} not found")
+        return doc.get("quota"), quota
 
 
 class WebhookRepo:
-    """Webhook rules (`webhooks`), scoped by org; deletes leave tombstones."""
+    """Webhook rules (`webhooks`), scoped by org; deletes leave tombstones.
 
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
+    Secrets are sealed here on every write and opened on every read (`box`), so no caller
+    handles a ciphertext and none can write a plain secret; a repo without a box (the delivery
+    workers': they only disable) refuses to touch secrets at all.
+    """
+
+    def __init__(self, db: AsyncDatabase[Doc], box: SecretBox | None = None) -> None:
         self._hooks = db[WEBHOOKS]
+        self._box = box
+
+    def _sealed(self, doc: Doc) -> Doc:
+        if not doc.get("secrets"):
+            return doc
+        if self._box is None:
+            raise SecretsKeyError("this webhook repository has no secrets keyring: it cannot write secrets")
+        return self._box.seal(doc)
+
+    def _webhook(self, doc: Doc) -> Webhook:
+        if self._box is not None:
+            return Webhook.from_doc(self._box.open(doc))
+        if any(is_sealed(str(s.get("key", ""))) for s in doc.get("secrets") or ()):
+            raise SecretsKeyError("this webhook repository has no secrets keyring: it cannot read secrets")
+        return Webhook.from_doc(doc)
 
     async def create(self, webhook: Webhook) -> Webhook:
-        doc = dataclasses.replace(webhook, version=1, updated_at=_now(), deleted=False).to_doc()
+        plain = dataclasses.replace(webhook, version=1, updated_at=_now(), deleted=False).to_doc()
+        doc = self._sealed(plain)
         try:
             await self._hooks.insert_one(doc)
         except DuplicateKeyError as exc:
             raise InvalidInput("id", f"webhook {webhook.id} exists already") from exc
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
-        return Webhook.from_doc(doc)
+        return Webhook.from_doc(plain)
 
     async def put(self, webhook: Webhook) -> Webhook:
         """Create or replace by id (seeding, imports). A tombstone comes back to life."""
         current = await self._find(webhook.org, webhook.id, include_deleted=True)
         version = int(current.get("version", 0)) + 1 if current else 1
-        doc = dataclasses.replace(webhook, version=version, updated_at=_now(), deleted=False).to_doc()
+        plain = dataclasses.replace(webhook, version=version, updated_at=_now(), deleted=False).to_doc()
         try:
-            await self._hooks.replace_one({"_id": webhook.id, "org": webhook.org}, doc, upsert=True)
+            await self._hooks.replace_one(
+                {"_id": webhook.id, "org": webhook.org}, self._sealed(plain), upsert=True
+            )
         except DuplicateKeyError as exc:
             raise InvalidInput("id", f"webhook {webhook.id} belongs to another org") from exc
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
-        return Webhook.from_doc(doc)
+        return Webhook.from_doc(plain)
 
     async def get(self, org: str, webhook_id: str) -> Webhook:
         doc = await self._find(org, webhook_id)
         if doc is None:
             raise NotFound(f"webhook {webhook_id} not found")
-        return Webhook.from_doc(doc)
+        return self._webhook(doc)
 
     async def list_page(self, org: str, *, limit: int = 50, after: str | None = None) -> list[Webhook]:
         """One page in id order (ids sort by creation time); pass the last id as `after`."""
@@ -217,7 +226,7 @@ class WebhookRepo:
             query["_id"] = {"$gt": after}
         try:
             cursor = self._hooks.find(query).sort("_id", ASCENDING).limit(limit)
-            return [Webhook.from_doc(doc) async for doc in cursor]
+            return [self._webhook(doc) async for doc in cursor]
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
 
@@ -229,6 +238,8 @@ class WebhookRepo:
         unknown = set(changes) - PATCHABLE
         if unknown:
             raise InvalidInput(sorted(unknown)[0], "cannot be changed")
+        if changes.get("secrets"):
+            changes = {**changes, "secrets": self._sealed({"_id": webhook_id, **changes})["secrets"]}
         update: Doc = {"$set": {**changes, "updated_at": _now()}, "$inc": {"version": 1}}
         return await self._update(org, webhook_id, update, if_version)
 
@@ -283,7 +294,7 @@ class WebhookRepo:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
         if doc is None:
             raise NotFound(f"webhook {webhook_id} not found")
-        return Webhook.from_doc(doc)
+        return self._webhook(doc)
 
     async def _find(self, org: str, webhook_id: str, *, include_deleted: bool = False) -> Doc | None:
         query: Doc = {"_id": webhook_id, "org": org}
@@ -383,31 +394,3 @@ class EventTypeRepo:
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
         return res.deleted_count > 0
-
-
-class DeliveryRepo:
-    """Read side of the delivery log: attempts (newest first) and dead letters, scoped by org."""
-
-    def __init__(self, db: AsyncDatabase[Doc]) -> None:
-        self._attempts = db[ATTEMPTS]
-        self._dead = db[DEAD_LETTERS]
-
-    async def attempts(
-        self, org: str, match: Doc, *, limit: int, before: tuple[datetime, str] | None = None
-    ) -> list[Doc]:
-        """One page sorted by (`at`, `_id`) descending; `before` is the last row of the previous page."""
-        query: Doc = {**match, "org": org}
-        if before is not None:
-            at, row_id = before
-            query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": row_id}}]
-        try:
-            cursor = self._attempts.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
-            return await cursor.to_list(None)
-        except PyMongoError as exc:
-            raise BrokerUnavailable(f"mongo: {exc}") from exc
-
-    async def dead_letter(self, org: str, delivery_id: str) -> Doc | None:
-        try:
-            return await self._dead.find_one({"_id": delivery_id, "org": org}, {"task": 0})
-        except PyMongoError as exc:
-            raise BrokerUnavailable(f"mongo: {exc}") from exc

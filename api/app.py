@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -25,18 +26,24 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from adapters import mongo
+from adapters.api_keys import KeyLookup, ProducerKeyRepo
+from adapters.audit import AuditLog
 from adapters.backlog import Backlog
 from adapters.dead_letters import Replayer
+from adapters.delivery_log import DeliveryRepo
+from adapters.event_lookup import KafkaEventLookup
 from adapters.kafka_producer import AsyncProducer
 from adapters.mongo import Doc
-from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
-from api import deliveries, errors, event_types, ingest, orgs, pings, portal, webhooks
+from adapters.repos import EventTypeRepo, OrgRepo, WebhookRepo
+from adapters.secret_keys import SecretBox
+from api import audit, deliveries, errors, event_types, events, ingest, keys, orgs, pings, portal, webhooks
 from api.auth import AdminAuth, KeyAuth
 from api.config import ApiConfig
 from api.context import ApiContext, ApiHooks, EventProducer, NoHooks
 from api.fastpath import ApiApp
 from api.limits import BodyLimit
 from api.schema_cache import EventSchemas
+from api.tenants import Tenants
 from core.errors import BrokerUnavailable
 from core.ssrf import Guard
 
@@ -79,16 +86,21 @@ def create_app(
         producer=the_producer,
         db=the_db,
         orgs=org_repo,
-        keys=KeyAuth(org_repo, api.key_cache_s, clock),
+        keys=KeyAuth(KeyLookup(the_db), api.key_cache_s, clock),
         admin=AdminAuth(config.admin),
         hooks=hooks or NoHooks(),
-        webhooks=WebhookRepo(the_db),
+        webhooks=WebhookRepo(the_db, SecretBox(config.secrets)),
         event_types=type_repo,
         deliveries=DeliveryRepo(the_db),
         guard=Guard(config.delivery.ssrf_allowlist),
         event_schemas=EventSchemas(type_repo, api.event_type_cache_s, clock),
         replayer=replayer,
         backlog=backlog,
+        producer_keys=ProducerKeyRepo(the_db),
+        tenants=Tenants(org_repo, api.key_cache_s, clock),
+        audit=AuditLog(the_db),
+        events=KafkaEventLookup(config.kafka),
+        clock=clock,
     )
 
     @asynccontextmanager
@@ -115,10 +127,13 @@ def create_app(
     fast_ingest = ingest.Ingest(ctx)
     app.include_router(ingest.router(fast_ingest, api.max_batch_events))
     app.include_router(orgs.router(ctx))
+    app.include_router(keys.router(ctx))
     app.include_router(webhooks.router(ctx))
     app.include_router(event_types.router(ctx))
     app.include_router(deliveries.router(ctx))
     app.include_router(pings.router(ctx))
+    app.include_router(events.router(ctx))
+    app.include_router(audit.router(ctx))
     portal.install(app, ctx, config)
     app.include_router(_health_router(ctx))
     for extra in extra_routers:
@@ -134,17 +149,38 @@ def create_app(
 async def _method_not_allowed(request: Request, exc: Exception) -> Response:
     """405 with `Allow` naming every method of the path. Starlette stops at the first route whose
     path matches, so with GET and POST as two routes its `Allow` would name only one of them."""
-    allowed = [
+    app: FastAPI = request.app
+    allowed = _documented_methods(app.openapi(), request.url.path) or [
         method
         for method in _METHODS
         if any(
-            route.matches({**request.scope, "method": method})[0] == Match.FULL
-            for route in request.app.router.routes
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in app.router.routes
         )
     ]
     return errors.error_response(
         405, "method_not_allowed", "Method Not Allowed", None, {"Allow": ", ".join(allowed)}
     )
+
+
+def _documented_methods(spec: dict[str, Any], path: str) -> list[str]:
+    """The methods the OpenAPI document gives `path`, path parameters checked against their
+    patterns: `/v1/events/batch` has the shape of `/v1/events/{event_id}`, but `batch` is no
+    event id, so GET is not one of its methods."""
+    found: set[str] = set()
+    for template, operations in spec.get("paths", {}).items():
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+        match = re.fullmatch(regex, path)
+        if match is None:
+            continue
+        for method, op in operations.items():
+            patterns = [
+                (p["name"], p.get("schema", {}).get("pattern"))
+                for p in op.get("parameters", [])
+                if p.get("in") == "path"
+            ]
+            if all(not rule or re.search(rule, match.group(name)) for name, rule in patterns):
+                found.add(method.upper())
+    return [m for m in _METHODS if m in found]
 
 
 def _health_router(ctx: ApiContext) -> APIRouter:

@@ -1,38 +1,60 @@
-"""Who is calling: org API keys (cached in-process) and the admin key.
+"""Who is calling: API keys (cached in-process) and the admin key.
 
 A key is looked up by its SHA-256 and the answer, positive or negative, is cached for
-`ApiSettings.key_cache_s` seconds, so the hot path costs one hash and one dict lookup. The
-price: a revoked key keeps working for up to that long on API servers other than the one
-that revoked it. Concurrent misses for one key share a single database read. The clock is
-injected (time.monotonic in the app), so tests let the TTL pass without sleeping.
+`ApiSettings.key_cache_s` seconds, so the hot path costs one hash, one dict lookup, an expiry
+comparison and a scope's set lookup. The price: a revoked key keeps working for up to that long
+on API servers other than the one that revoked it (an expired one stops everywhere at once).
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from adapters.repos import OrgRepo
+from adapters.api_keys import KeyLookup, StoredKey
+from api.ttl_cache import TtlCache
 from core.errors import Unauthorized
 from core.keys import hash_key
+from core.scopes import PRODUCER_SCOPES, granted, require
 from core.settings import AdminSettings
 
 MAX_TOKEN_CHARS = 256
-# Unknown keys are cached too (a flood of bad keys must not become a flood of queries); the
-# bound keeps such a flood from growing memory without end.
-MAX_CACHED_KEYS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    org: str
+    org: str  # "" for a producer key: it belongs to no org
     name: str
     key_hash: str
     org_key: bytes = field(repr=False)  # the Kafka record key, encoded once
+    key_id: str = ""
+    scopes: frozenset[str] = field(default_factory=lambda: granted(None))
+    expires_at: float | None = None  # unix seconds
+    # A producer key's orgs (core.scopes.ANY_ORG for all); None for an org key.
+    producer_orgs: frozenset[str] | None = None
+
+    def require(self, scope: str) -> None:
+        """403 naming `scope` unless the key holds it."""
+        require(self.scopes, scope)
+
+
+def principal_of(digest: str, found: StoredKey) -> Principal:
+    key = found.key
+    expires: datetime | None = key.get("expires_at")
+    expires_at = expires.timestamp() if expires is not None else None
+    if found.org is None:
+        return Principal(
+            "", str(key.get("name", "")), digest, b"", str(key.get("id", "")), PRODUCER_SCOPES,
+            expires_at, frozenset(key.get("orgs") or ()),
+        )  # fmt: skip
+    return Principal(
+        found.org, found.org_name, digest, found.org.encode(), str(key.get("id", "")),
+        granted(key.get("scopes")), expires_at,
+    )  # fmt: skip
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -48,42 +70,35 @@ def bearer_token(authorization: str | None) -> str:
 
 
 class KeyAuth:
-    def __init__(self, orgs: OrgRepo, ttl_s: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._orgs = orgs
-        self._ttl_s = ttl_s
-        self._clock = clock
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
-        self._inflight: dict[str, asyncio.Task[Principal | None]] = {}
+    def __init__(
+        self,
+        keys: KeyLookup,
+        ttl_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self._keys = keys
+        self._wall = wall
+        self._cache: TtlCache[Principal | None] = TtlCache(self._fetch, ttl_s, clock)
 
     async def authenticate(self, authorization: str | None) -> Principal:
-        digest = hash_key(bearer_token(authorization))
-        hit = self._cache.get(digest)
-        if hit is not None and hit[0] > self._clock():
-            principal = hit[1]
-        else:
-            task = self._inflight.get(digest)
-            if task is None:
-                task = asyncio.ensure_future(self._fetch(digest))
-                self._inflight[digest] = task
-                task.add_done_callback(lambda _t: self._inflight.pop(digest, None))
-            principal = await asyncio.shield(task)
+        principal = await self._cache.get(hash_key(bearer_token(authorization)))
         if principal is None:
             raise Unauthorized("unknown or revoked API key")
+        if principal.expires_at is not None and principal.expires_at <= self._wall():
+            raise Unauthorized("API key expired")
         return principal
 
     async def _fetch(self, digest: str) -> Principal | None:
-        found = await self._orgs.org_for_key_hash(digest)
-        principal = Principal(found[0], found[1], digest, found[0].encode()) if found else None
-        if self._ttl_s > 0:
-            if len(self._cache) >= MAX_CACHED_KEYS:
-                self._cache.clear()
-            self._cache[digest] = (self._clock() + self._ttl_s, principal)
-        return principal
+        found = await self._keys.find(digest)
+        return principal_of(digest, found) if found is not None else None
 
     def forget_org(self, org: str) -> None:
         """Drop an org's cached keys in this process, so a key revoked here stops at once."""
-        for digest in [d for d, (_, p) in self._cache.items() if p is not None and p.org == org]:
-            del self._cache[digest]
+        self._cache.forget_where(lambda p: p is not None and p.org == org)
+
+    def forget_key(self, key_id: str) -> None:
+        self._cache.forget_where(lambda p: p is not None and p.key_id == key_id)
 
 
 class AdminAuth:
@@ -99,3 +114,10 @@ class AdminAuth:
         given = hashlib.sha256(bearer_token(authorization).encode()).digest()
         if not hmac.compare_digest(given, self._digest):
             raise Unauthorized("wrong admin key")
+
+    def is_admin(self, authorization: str | None) -> bool:
+        try:
+            self.check(authorization)
+        except Unauthorized:
+            return False
+        return True

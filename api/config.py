@@ -19,6 +19,7 @@ from core.settings import (
     MongoSettings,
     PortalSettings,
     RabbitSettings,
+    SecretsSettings,
 )
 
 
@@ -35,3 +36,5 @@ class ApiConfig:
     admin: AdminSettings = field(default_factory=AdminSettings)
     portal: PortalSettings = field(default_factory=PortalSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    # Webhook secrets are sealed with these on write and opened on read (core/sealing.py).
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
+from fastapi import Depends
 from pymongo.asynchronous.database import AsyncDatabase
 from starlette.requests import Request
 
+from adapters.api_keys import ProducerKeyRepo
+from adapters.audit import AuditLog
 from adapters.backlog import Backlog
 from adapters.dead_letters import Replayer
+from adapters.delivery_log import DeliveryRepo
 from adapters.mongo import Doc
-from adapters.repos import DeliveryRepo, EventTypeRepo, OrgRepo, WebhookRepo
+from adapters.repos import EventTypeRepo, OrgRepo, WebhookRepo
 from api.auth import AdminAuth, KeyAuth, Principal
 from api.schema_cache import EventSchemas
+from api.tenants import Tenants
+from core.models import Event
 from core.settings import ApiSettings, KafkaSettings
 from core.ssrf import Guard
 
@@ -36,9 +42,14 @@ class ApiHooks(Protocol):
 
     def events_accepted(self, org: str, count: int) -> None: ...
 
+    def events_throttled(self, org: str, count: int) -> None: ...
+
 
 class NoHooks:
     def events_accepted(self, org: str, count: int) -> None:
+        pass
+
+    def events_throttled(self, org: str, count: int) -> None:
         pass
 
 
@@ -61,13 +72,37 @@ class ApiContext:
     event_schemas: EventSchemas
     replayer: Replayer
     backlog: Backlog
+    producer_keys: ProducerKeyRepo
+    tenants: Tenants  # orgs' existence and quotas, cached for ingest
+    audit: AuditLog
+    events: EventLookup
+    clock: Callable[[], float]  # monotonic: the caches' TTLs and the quotas' buckets
 
 
-def caller(ctx: ApiContext) -> Callable[[Request], Awaitable[Principal]]:
-    """A FastAPI dependency giving the org of the request's API key, so a caller without a valid
-    key hears 401 before any complaint about the body."""
+class EventLookup(Protocol):
+    """Where `GET /v1/events/{id}` reads an event (adapters.event_lookup.KafkaEventLookup)."""
+
+    async def find(self, event_id: str, org: str, around_ms: int | None = None) -> Event | None: ...
+
+
+def admin_only(ctx: ApiContext) -> dict[str, Any]:
+    """Route options for an operator's route: the admin key is checked as a dependency, so a
+    caller without it hears 401 before any complaint about the body."""
+
+    async def require_admin(request: Request) -> None:
+        ctx.admin.check(request.headers.get("authorization"))
+
+    return {"dependencies": [Depends(require_admin)], "openapi_extra": {"security": [{"adminKey": []}]}}
+
+
+def caller(ctx: ApiContext, scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency giving the request's API key if it holds `scope`, so a caller without
+    a valid key hears 401, and one without the scope 403 naming it, before any complaint about
+    the body. A producer key holds only events:publish: every management route refuses it."""
 
     async def who(request: Request) -> Principal:
-        return await ctx.keys.authenticate(request.headers.get("authorization"))
+        principal = await ctx.keys.authenticate(request.headers.get("authorization"))
+        principal.require(scope)
+        return principal
 
     return who

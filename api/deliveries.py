@@ -31,6 +31,7 @@ from api.schemas import (
 )
 from core.errors import InvalidInput, NotFound
 from core.models import rfc3339
+from core.scopes import ATTEMPTS_READ, REPLAY
 
 Id = Annotated[str, Path(pattern=ID_PATTERN)]
 MAX_CURSOR = 200
@@ -116,24 +117,32 @@ async def list_attempts_page(
     return AttemptPage(data=[attempt_out(a) for a in rows], next=next_cursor)
 
 
-async def retry(ctx: ApiContext, org: str, delivery_id: str) -> int:
-    """Replay one dead letter of the org (NotFound if it has none by that id)."""
+async def retry(ctx: ApiContext, org: str, actor: str, delivery_id: str) -> int:
+    """Replay one dead letter of the org (NotFound if it has none by that id), audited as
+    `actor`'s (an API key's id, or the portal session's)."""
     if await ctx.deliveries.dead_letter(org, delivery_id) is None:
         raise NotFound(f"no dead letter {delivery_id}")
     coll = ctx.db[dead_letters.DEAD_LETTERS]
-    return await ctx.replayer.run(lambda ex: dead_letters.retry_one(coll, ex, org, delivery_id))
+    n = await ctx.replayer.run(lambda ex: dead_letters.retry_one(coll, ex, org, delivery_id))
+    await ctx.audit.record(org, actor, "delivery.retry", delivery_id, None, {"replayed": n})
+    return n
 
 
-async def recover(ctx: ApiContext, org: str, webhook_id: str, since: datetime) -> int:
-    """Replay every dead letter of the org's webhook since `since`; how many were published."""
+async def recover(ctx: ApiContext, org: str, actor: str, webhook_id: str, since: datetime) -> int:
+    """Replay every dead letter of the org's webhook since `since`; how many were published.
+    Audited as `actor`'s."""
     await ctx.webhooks.get(org, webhook_id)  # 404 for a webhook that is not this org's
     coll = ctx.db[dead_letters.DEAD_LETTERS]
-    return await ctx.replayer.run(lambda ex: dead_letters.recover(coll, ex, org, webhook_id, since))
+    n = await ctx.replayer.run(lambda ex: dead_letters.recover(coll, ex, org, webhook_id, since))
+    after = {"since": rfc3339(since), "replayed": n}
+    await ctx.audit.record(org, actor, "webhook.recover", webhook_id, None, after)
+    return n
 
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["deliveries"])
-    Who = Annotated[Principal, Depends(caller(ctx))]
+    Reader = Annotated[Principal, Depends(caller(ctx, ATTEMPTS_READ))]
+    Replayer = Annotated[Principal, Depends(caller(ctx, REPLAY))]
     IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
     @r.get(
@@ -143,7 +152,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="Delivery attempts, newest first",
     )
     async def list_attempts(
-        who: Who,
+        who: Reader,
         webhook_id: IdQuery = None,
         event_id: IdQuery = None,
         delivery_id: IdQuery = None,
@@ -166,8 +175,8 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="Replay one dead-lettered delivery (same webhook-id, fresh retry schedule)",
     )
-    async def retry_delivery(who: Who, delivery_id: Id) -> Replayed:
-        return Replayed(replayed=await retry(ctx, who.org, delivery_id))
+    async def retry_delivery(who: Replayer, delivery_id: Id) -> Replayed:
+        return Replayed(replayed=await retry(ctx, who.org, who.key_id, delivery_id))
 
     @r.post(
         "/v1/webhooks/{webhook_id}/recover",
@@ -176,7 +185,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(400, 401, 404, 413, 422, 503),
         summary="Replay every dead letter of a webhook since a time",
     )
-    async def recover_webhook(who: Who, webhook_id: Id, body: RecoverRequest) -> Replayed:
-        return Replayed(replayed=await recover(ctx, who.org, webhook_id, body.since))
+    async def recover_webhook(who: Replayer, webhook_id: Id, body: RecoverRequest) -> Replayed:
+        return Replayed(replayed=await recover(ctx, who.org, who.key_id, webhook_id, body.since))
 
     return r

@@ -7,6 +7,7 @@ answer is 503 with Retry-After; anything else is a logged 500 that never echoes 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,11 +25,16 @@ from core.errors import (
     InvalidInput,
     NotFound,
     PlatformError,
+    RateLimited,
     TooLarge,
     Unauthorized,
 )
+from core.sealing import SecretsKeyError
 
 log = logging.getLogger(__name__)
+
+# A quota of a few events a day would say "come back tomorrow"; nobody should be told longer.
+MAX_RETRY_AFTER_S = 86_400.0
 
 
 class ErrorDetail(BaseModel):
@@ -82,6 +88,12 @@ def http_error(exc: BaseException) -> tuple[int, str, str, str | None, dict[str,
         return 403, "forbidden", str(exc), None, {}
     if isinstance(exc, NotFound):
         return 404, "not_found", str(exc), None, {}
+    if isinstance(exc, RateLimited):
+        retry = str(max(1, math.ceil(min(exc.retry_after_s, MAX_RETRY_AFTER_S))))
+        return 429, "rate_limited", str(exc), None, {"Retry-After": retry}
+    if isinstance(exc, SecretsKeyError):
+        log.error("webhook secrets unavailable: %s", exc)
+        return 503, "unavailable", "webhook secrets are unavailable; retry later", None, {"Retry-After": "5"}
     if isinstance(exc, BrokerUnavailable):
         log.warning("dependency unavailable: %s", exc)
         # The detail (addresses, topology) is for the log; the client learns which and when to retry.

@@ -22,8 +22,10 @@ from api.schemas import (
     EventTypePage,
     page_of,
 )
+from core.errors import NotFound
 from core.event_schemas import check_schema
 from core.models import rfc3339
+from core.scopes import EVENT_TYPES_READ, EVENT_TYPES_WRITE
 
 Name = Annotated[str, Path(pattern=EVENT_TYPE_PATTERN)]
 
@@ -42,7 +44,15 @@ def event_type_out(doc: Doc) -> EventTypeOut:
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["event types"])
-    Who = Annotated[Principal, Depends(caller(ctx))]
+    Reader = Annotated[Principal, Depends(caller(ctx, EVENT_TYPES_READ))]
+    Writer = Annotated[Principal, Depends(caller(ctx, EVENT_TYPES_WRITE))]
+
+    async def before(org: str, name: str) -> Doc | None:
+        try:
+            return event_type_out(await repo.get(org, name)).model_dump(by_alias=True)
+        except NotFound:
+            return None
+
     repo = ctx.event_types
 
     @r.post(
@@ -55,15 +65,20 @@ def router(ctx: ApiContext) -> APIRouter:
         },
         summary="Create or replace an event type (by name), optionally with a JSON Schema for `data`",
     )
-    async def put_event_type(who: Who, body: EventTypeIn, response: Response) -> EventTypeOut:
+    async def put_event_type(who: Writer, body: EventTypeIn, response: Response) -> EventTypeOut:
         text = None
         if body.json_schema is not None:
             check_schema(body.json_schema, ctx.api.max_schema_bytes)
             text = orjson.dumps(body.json_schema).decode()
+        old = await before(who.org, body.name)
         doc, created = await repo.put(who.org, body.name, body.description, text, body.derived_topic)
         ctx.event_schemas.forget(who.org)
         response.status_code = 201 if created else 200
-        return event_type_out(doc)
+        out = event_type_out(doc)
+        await ctx.audit.record(
+            who.org, who.key_id, "event_type.put", body.name, old, out.model_dump(by_alias=True)
+        )
+        return out
 
     @r.get(
         "/v1/event-types",
@@ -72,7 +87,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="List event types by name",
     )
     async def list_event_types(
-        who: Who,
+        who: Reader,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         after: Annotated[str | None, Query(pattern=EVENT_TYPE_PATTERN)] = None,
     ) -> EventTypePage:
@@ -87,7 +102,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="One event type",
     )
-    async def get_event_type(who: Who, name: Name) -> EventTypeOut:
+    async def get_event_type(who: Reader, name: Name) -> EventTypeOut:
         return event_type_out(await repo.get(who.org, name))
 
     @r.delete(
@@ -97,8 +112,10 @@ def router(ctx: ApiContext) -> APIRouter:
         responses={204: {"description": "Deleted, or there was none"}, **errors.responses(401, 422, 503)},
         summary="Delete an event type (idempotent); its events are no longer checked",
     )
-    async def delete_event_type(who: Who, name: Name) -> Response:
-        await repo.delete(who.org, name)
+    async def delete_event_type(who: Writer, name: Name) -> Response:
+        old = await before(who.org, name)
+        if await repo.delete(who.org, name):
+            await ctx.audit.record(who.org, who.key_id, "event_type.delete", name, old, None)
         ctx.event_schemas.forget(who.org)
         return Response(status_code=204)
 

@@ -19,9 +19,11 @@ from api import errors
 from api.auth import Principal
 from api.context import ApiContext
 from api.errors import MalformedBody
-from core.errors import Forbidden, InvalidInput
+from core.errors import Forbidden, InvalidInput, RateLimited
 from core.ids import event_id
 from core.models import Event, encode_event, rfc3339, utcnow
+from core.quota import Quota, QuotaBook
+from core.scopes import PUBLISH, may_publish_for
 from core.validation import EVENT_TYPE_RE, json_depth, validate_event_type
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
@@ -52,7 +54,8 @@ def build_event(
     """Check one event object from a request and turn it into the Kafka event.
 
     The event's id is stable when the client names it: its own `id` first, else `default_key`
-    (from the Idempotency-Key header); otherwise it is new.
+    (from the Idempotency-Key header); otherwise it is new. A producer key must name the `org`
+    it publishes for (one of its orgs); an org key may name its own org only.
     """
     prefix = f"{where}." if where else ""
     if type(obj) is not dict:
@@ -67,18 +70,25 @@ def build_event(
     if type(data) is not dict:
         raise InvalidInput(prefix + "data", "must be a JSON object")
     json_depth(data, max_depth, prefix + "data")
+    org = who.org
     if "org" in obj:
-        org = obj["org"]
-        if not isinstance(org, str):
+        named = obj["org"]
+        if not isinstance(named, str):
             raise InvalidInput(prefix + "org", "must be a string")
-        if org not in (who.org, who.name):
+        if who.producer_orgs is not None:
+            if not may_publish_for(who.producer_orgs, named):
+                raise Forbidden(f"{prefix}org: this producer key may not publish for org {named}")
+            org = named
+        elif named not in (who.org, who.name):
             raise Forbidden(f"{prefix}org: the API key belongs to another org")
+    elif who.producer_orgs is not None:
+        raise InvalidInput(prefix + "org", "is required with a producer key")
     key = default_key
     if "id" in obj:
         key = obj["id"]
         if not isinstance(key, str) or not EVENT_TYPE_RE.match(key):
             raise InvalidInput(prefix + "id", "must be 1-128 characters of A-Z a-z 0-9 _ . : -")
-    return {"id": event_id(who.org, key), "org": who.org, "type": etype, "timestamp": timestamp, "data": data}
+    return {"id": event_id(org, key), "org": org, "type": etype, "timestamp": timestamp, "data": data}
 
 
 def check_idempotency_key(key: str | None) -> str | None:
@@ -99,21 +109,43 @@ class Ingest:
         self._max_depth = ctx.api.max_json_depth
         self._max_events = ctx.api.max_batch_events
         self._schemas = ctx.event_schemas  # event types' JSON Schemas, cached per org
+        self._quotas = QuotaBook(ctx.api.servers)
+        self._clock = ctx.clock
+
+    async def _quota(self, org: str, where: str) -> Quota | None:
+        tenant = await self._ctx.tenants.get(org)  # cached: a dict lookup
+        if tenant is None:  # only a producer key can name an org that is not there
+            raise InvalidInput(where, f"no org {org}")
+        return tenant.quota
+
+    def _admit(self, demand: dict[str, tuple[Quota | None, int]]) -> None:
+        wait = self._quotas.admit(self._clock(), demand)
+        if wait > 0:
+            for org, (_, n) in demand.items():
+                self._ctx.hooks.events_throttled(org, n)
+            raise RateLimited(wait)
 
     async def one(self, authorization: str | None, idempotency_key: str | None, body: bytes) -> bytes:
         ctx = self._ctx
         who = await ctx.keys.authenticate(authorization)
+        who.require(PUBLISH)
         key = check_idempotency_key(idempotency_key)
         event = build_event(parse_json(body), who, key, rfc3339(utcnow()), self._max_depth)
-        await self._schemas.check(who.org, [event])
+        org = event["org"]
+        quota = await self._quota(org, "org")
+        if quota is not None:
+            self._admit({org: (quota, 1)})
+        await self._schemas.check(org, [event])
         await ctx.backlog.room()
-        await ctx.producer.produce(self._topic, who.org_key, encode_event(event))
-        ctx.hooks.events_accepted(who.org, 1)
+        record_key = who.org_key if who.producer_orgs is None else org.encode()
+        await ctx.producer.produce(self._topic, record_key, encode_event(event))
+        ctx.hooks.events_accepted(org, 1)
         return orjson.dumps({"id": event["id"]})
 
     async def batch(self, authorization: str | None, idempotency_key: str | None, body: bytes) -> bytes:
         ctx = self._ctx
         who = await ctx.keys.authenticate(authorization)
+        who.require(PUBLISH)
         key = check_idempotency_key(idempotency_key)
         obj = parse_json(body)
         if type(obj) is not dict:
@@ -129,11 +161,40 @@ class Ingest:
             build_event(item, who, f"{key}:{i}" if key else None, ts, depth, f"events.{i}")
             for i, item in enumerate(items)
         ]
-        await self._schemas.check(who.org, events, "events.")
+        if who.producer_orgs is None:
+            await self._one_org_batch(who.org, events)
+            records = [(who.org_key, encode_event(e)) for e in events]
+        else:  # a producer's batch may mix orgs: each org's quota, schemas and record key
+            await self._mixed_batch(events)
+            records = [(e["org"].encode(), encode_event(e)) for e in events]
         await ctx.backlog.room()
-        await ctx.producer.produce_many(self._topic, [(who.org_key, encode_event(e)) for e in events])
-        ctx.hooks.events_accepted(who.org, len(events))
+        await ctx.producer.produce_many(self._topic, records)
+        for org, n in _counts(events).items():
+            ctx.hooks.events_accepted(org, n)
         return orjson.dumps({"ids": [e["id"] for e in events]})
+
+    async def _one_org_batch(self, org: str, events: list[Event]) -> None:
+        quota = await self._quota(org, "org")
+        if quota is not None:
+            self._admit({org: (quota, len(events))})
+        await self._schemas.check(org, events, "events.")
+
+    async def _mixed_batch(self, events: list[Event]) -> None:
+        first: dict[str, int] = {}
+        for i, e in enumerate(events):
+            first.setdefault(e["org"], i)
+        counts = _counts(events)
+        demand = {org: (await self._quota(org, f"events.{i}.org"), counts[org]) for org, i in first.items()}
+        self._admit(demand)
+        for i, e in enumerate(events):
+            await self._schemas.check(e["org"], [e], "events.", first=i)
+
+
+def _counts(events: list[Event]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in events:
+        counts[e["org"]] = counts.get(e["org"], 0) + 1
+    return counts
 
 
 def _accepted(body: bytes) -> Response:
@@ -144,7 +205,7 @@ def router(ingest: Ingest, max_events: int) -> APIRouter:
     """The documented routes. `fastpath` answers the same paths first when the app serves them;
     these stay the reference behaviour and what the OpenAPI description is generated from."""
     r = APIRouter(tags=["ingest"])
-    failures = errors.responses(400, 401, 403, 413, 422, 503)
+    failures = errors.responses(400, 401, 403, 413, 422, 429, 503)
 
     @r.post(
         "/v1/events",
@@ -193,7 +254,8 @@ _EVENT_SCHEMA: dict[str, Any] = {
         },
         "org": {
             "type": "string",
-            "description": "optional; must be the API key's org (its id or name), else 403",
+            "description": "with an org key optional, and then its own org (id or name), else 403; "
+            "with a producer key required: the id of an org the key may publish for",
         },
     },
 }

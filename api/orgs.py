@@ -1,23 +1,26 @@
-"""Organisations and their API keys: the minimal management surface.
+"""Organisations: create (admin key), read your own, and set an org's ingest quota (admin key).
 
-`POST /v1/orgs` takes the operator's admin key; everything under `/v1/orgs/me` takes the org's
-own API key. A key's plaintext is in the response that creates it and nowhere else.
+`POST /v1/orgs` and `PUT /v1/orgs/{id}/quota` take the operator's admin key; `GET /v1/orgs/me`
+takes the org's own API key (keys:read: it lists the keys). API keys themselves are
+api/keys.py. A key's plaintext is in the response that creates it and nowhere else.
 """
 
-from __future__ import annotations
+from typing import Annotated
 
-from datetime import datetime
-from typing import Annotated, Any
+from fastapi import APIRouter, Body, Depends, Path
+from pydantic import BaseModel, ConfigDict, Field
 
-from fastapi import APIRouter, Depends, Path, Request
-from pydantic import BaseModel, Field
-
-from adapters.repos import public_key
+from adapters.audit import ADMIN_ACTOR
 from api import errors
-from api.context import ApiContext
+from api.auth import Principal
+from api.context import ApiContext, admin_only, caller
+from api.keys import KeyOut, key_out
 from core.models import rfc3339
+from core.scopes import KEYS_READ
 
-KEY_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+ORG_ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
+MAX_RATE = 1_000_000
+MIN_RATE = 0.001  # an event every ~17 minutes: the slowest quota that means anything
 
 
 class OrgCreate(BaseModel):
@@ -27,15 +30,18 @@ class OrgCreate(BaseModel):
     )
 
 
-class KeyOut(BaseModel):
-    id: str
-    prefix: str
-    created_at: str
-    revoked_at: str | None = None
+class QuotaIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rate: float = Field(ge=MIN_RATE, le=MAX_RATE, description="events per second, across the platform")
+    burst: float | None = Field(
+        default=None, ge=1, le=MAX_RATE, description="events at once; default: one second's worth"
+    )
 
 
-class KeyCreated(KeyOut):
-    api_key: str = Field(description="shown once; only its hash is stored")
+class QuotaOut(BaseModel):
+    rate: float
+    burst: float
 
 
 class OrgOut(BaseModel):
@@ -43,6 +49,7 @@ class OrgOut(BaseModel):
     name: str
     created_at: str
     keys: list[KeyOut]
+    quota: QuotaOut | None = None
 
 
 class OrgCreated(BaseModel):
@@ -52,23 +59,10 @@ class OrgCreated(BaseModel):
     key_id: str
 
 
-def _ts(value: datetime | None) -> str | None:
-    return rfc3339(value) if value is not None else None
-
-
-def _key_out(key: dict[str, Any]) -> KeyOut:
-    k = public_key(key)
-    return KeyOut(
-        id=k["id"], prefix=k["prefix"], created_at=rfc3339(k["created_at"]), revoked_at=_ts(k["revoked_at"])
-    )
-
-
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["orgs"])
 
-    async def require_admin(request: Request) -> None:
-        # A dependency, so a caller without the admin key hears 401 before any body complaint.
-        ctx.admin.check(request.headers.get("authorization"))
+    admin = admin_only(ctx)
 
     @r.post(
         "/v1/orgs",
@@ -76,46 +70,43 @@ def router(ctx: ApiContext) -> APIRouter:
         response_model=OrgCreated,
         responses=errors.responses(400, 401, 413, 422, 503),
         summary="Create an org and its first API key (admin key)",
-        dependencies=[Depends(require_admin)],
-        openapi_extra={"security": [{"adminKey": []}]},
+        **admin,
     )
     async def create_org(body: OrgCreate) -> OrgCreated:
         doc, plaintext = await ctx.orgs.create(body.name)
+        after = {"id": doc["_id"], "name": doc["name"], "key_id": doc["keys"][0]["id"]}
+        await ctx.audit.record(doc["_id"], ADMIN_ACTOR, "org.create", doc["_id"], None, after)
         return OrgCreated(id=doc["_id"], name=doc["name"], api_key=plaintext, key_id=doc["keys"][0]["id"])
 
-    @r.get("/v1/orgs/me", response_model=OrgOut, responses=errors.responses(401, 503), summary="Your org")
-    async def get_org(request: Request) -> OrgOut:
-        who = await ctx.keys.authenticate(request.headers.get("authorization"))
+    @r.get(
+        "/v1/orgs/me", response_model=OrgOut, responses=errors.responses(401, 403, 503), summary="Your org"
+    )
+    async def get_org(who: Annotated[Principal, Depends(caller(ctx, KEYS_READ))]) -> OrgOut:
         doc = await ctx.orgs.get(who.org)
+        quota = doc.get("quota")
         return OrgOut(
             id=doc["_id"],
             name=doc.get("name", ""),
             created_at=rfc3339(doc["created_at"]),
-            keys=[_key_out(k) for k in doc.get("keys") or ()],
+            keys=[key_out(k) for k in doc.get("keys") or ()],
+            quota=QuotaOut(**quota) if quota else None,
         )
 
-    @r.post(
-        "/v1/orgs/me/keys",
-        status_code=201,
-        response_model=KeyCreated,
-        responses=errors.responses(401, 503),
-        summary="Issue another API key",
+    @r.put(
+        "/v1/orgs/{org_id}/quota",
+        response_model=QuotaOut | None,
+        responses=errors.responses(400, 401, 404, 413, 422, 503),
+        summary="Set an org's ingest quota, or clear it with null (admin key)",
+        **admin,
     )
-    async def add_key(request: Request) -> KeyCreated:
-        who = await ctx.keys.authenticate(request.headers.get("authorization"))
-        key, plaintext = await ctx.orgs.add_key(who.org)
-        return KeyCreated(**_key_out(key).model_dump(), api_key=plaintext)
-
-    @r.delete(
-        "/v1/orgs/me/keys/{key_id}",
-        response_model=KeyOut,
-        responses=errors.responses(401, 404, 422, 503),
-        summary="Revoke an API key (idempotent); other API servers honour it within key_cache_s",
-    )
-    async def revoke_key(request: Request, key_id: Annotated[str, Path(pattern=KEY_ID_PATTERN)]) -> KeyOut:
-        who = await ctx.keys.authenticate(request.headers.get("authorization"))
-        key = await ctx.orgs.revoke_key(who.org, key_id)
-        ctx.keys.forget_org(who.org)
-        return _key_out(key)
+    async def set_quota(
+        org_id: Annotated[str, Path(pattern=ORG_ID_PATTERN)],
+        body: Annotated[QuotaIn | None, Body()] = None,
+    ) -> QuotaOut | None:
+        quota = None if body is None else {"rate": body.rate, "burst": body.burst or max(1.0, body.rate)}
+        before, after = await ctx.orgs.set_quota(org_id, quota)
+        ctx.tenants.forget(org_id)
+        await ctx.audit.record(org_id, ADMIN_ACTOR, "org.quota", org_id, before, after)
+        return QuotaOut(**after) if after else None
 
     return r

@@ -23,6 +23,7 @@ from api.ingest import build_event
 from api.schemas import EVENT_TYPE_PATTERN, ID_PATTERN
 from core.ids import delivery_id
 from core.models import DeliveryTask, rfc3339, utcnow
+from core.scopes import WEBHOOKS_WRITE
 from core.validation import check_event_payload
 
 DEFAULT_TYPE = "webhook.test"
@@ -64,7 +65,9 @@ async def send_test(ctx: ApiContext, org: str, webhook_id: str, body: TestEventI
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
-    Who = Annotated[Principal, Depends(caller(ctx))]
+    # A test event is sent to the endpoint as a delivery: it takes webhooks:write, as the
+    # portal's "send a test event" button needs a session that can change webhooks.
+    Who = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_WRITE))]
 
     @r.post(
         "/v1/webhooks/{webhook_id}/test",

@@ -28,7 +28,9 @@ ID_PATTERN = r"^[A-Za-z0-9_]{1,64}$"
 EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]{1,128}$"
 # An exact type, `prefix.*` (every type that starts with "prefix."), or `*`.
 SUBSCRIPTION_PATTERN = r"^(\*|[A-Za-z0-9_.:-]{1,128}|[A-Za-z0-9_.:-]{1,128}\.\*)$"
-HEADER_NAME_PATTERN = r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$"  # an RFC 9110 token
+# An RFC 9110 token, less what cannot be a document key in MongoDB/FerretDB (the headers are
+# stored as one): no ".", no leading "$" (such a name was a 503 from the database).
+HEADER_NAME_PATTERN = r"^[!#%&'*+^_`|~0-9A-Za-z-][!#$%&'*+^_`|~0-9A-Za-z-]{0,255}$"
 HEADER_VALUE_PATTERN = r"^[^\x00-\x1f\x7f]{0,1024}$"  # no control characters: no header injection
 
 MAX_URL = 2048

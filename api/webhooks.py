@@ -1,13 +1,16 @@
 """Webhooks: create, list, get, patch, delete (a tombstone), and their signing secrets.
 
-What a route does beyond parsing is a function here (`create`, `patch_changes`, `delete`,
-`rotate`), so the customer portal (api/portal/) runs the very same checks and writes.
+What a route does beyond parsing is a function here (`create`, `patch_changes`, `update`,
+`resume`, `delete`, `rotate`), so the customer portal (api/portal/) runs the very same checks
+and writes, and each change is audited in one place, whoever made it: the function takes the
+org and the actor (an API key's id, or the portal session's, `api.portal.session`).
 
 Every write goes through `WebhookRepo`, which sets `updated_at` and bumps `version`: that is
 how the rule cache, polling the collection, sees the change within its poll interval. A
 webhook's secrets are shown by the create call and by `GET /v1/webhooks/{id}/secret` only.
 """
 
+import dataclasses
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -35,6 +38,7 @@ from api.schemas import (
 from core.errors import BrokerUnavailable, InvalidInput, NotFound
 from core.ids import new_id
 from core.models import Secret, Webhook, rfc3339, utcnow
+from core.scopes import WEBHOOKS_READ, WEBHOOKS_WRITE
 from core.signing import new_secret
 from core.validation import check_event_types, check_filter, check_headers
 
@@ -109,7 +113,21 @@ async def patch_changes(ctx: ApiContext, body: WebhookPatch) -> dict[str, Any]:
     return changes
 
 
-async def create(ctx: ApiContext, org: str, body: WebhookCreate) -> tuple[Webhook, str]:
+async def audit(
+    ctx: ApiContext,
+    org: str,
+    actor: str,
+    action: str,
+    wh_id: str,
+    before: Webhook | None,
+    after: Webhook | None,
+) -> None:
+    """One audit row: the webhook before and after as the API shows it (never a secret)."""
+    out = [webhook_out(w).model_dump() if w is not None else None for w in (before, after)]
+    await ctx.audit.record(org, actor, action, wh_id, *out)
+
+
+async def create(ctx: ApiContext, org: str, actor: str, body: WebhookCreate) -> tuple[Webhook, str]:
     """Check and store a new webhook of `org`. Returns it and its first signing secret."""
     event_types = check_event_types(body.event_types)
     spec = check_filter(body.filter)
@@ -134,25 +152,41 @@ async def create(ctx: ApiContext, org: str, body: WebhookCreate) -> tuple[Webhoo
             ordered_failure=body.ordered_failure,
         )
     )
+    await audit(ctx, org, actor, "webhook.create", created.id, None, created)
     return created, secret
 
 
-async def resume(ctx: ApiContext, org: str, webhook_id: str) -> Webhook:
+async def update(ctx: ApiContext, org: str, actor: str, webhook_id: str, changes: dict[str, Any]) -> Webhook:
+    """Apply `patch_changes`' result to the org's webhook; no changes: the webhook as it is."""
+    before = await ctx.webhooks.get(org, webhook_id)
+    if not changes:
+        return before
+    after = await ctx.webhooks.patch(org, webhook_id, changes)
+    await audit(ctx, org, actor, "webhook.update", webhook_id, before, after)
+    return after
+
+
+async def resume(ctx: ApiContext, org: str, actor: str, webhook_id: str) -> Webhook:
     """An ordered webhook paused after a dead letter goes on with its next delivery."""
-    return await ctx.webhooks.patch(org, webhook_id, {"ordered_paused": None})
+    before = await ctx.webhooks.get(org, webhook_id)
+    after = await ctx.webhooks.patch(org, webhook_id, {"ordered_paused": None})
+    await audit(ctx, org, actor, "webhook.resume", webhook_id, before, after)
+    return after
 
 
-async def delete(ctx: ApiContext, org: str, webhook_id: str) -> None:
+async def delete(ctx: ApiContext, org: str, actor: str, webhook_id: str) -> None:
     """Tombstone the webhook; deleting it again is fine, any id that is not the org's is NotFound."""
     try:
-        await ctx.webhooks.delete(org, webhook_id)
+        gone = await ctx.webhooks.delete(org, webhook_id)
     except NotFound:
         # Idempotent for the org's own webhooks; any other id is unknown, as everywhere else.
         if not await ctx.webhooks.is_tombstone(org, webhook_id):
             raise
+        return
+    await audit(ctx, org, actor, "webhook.delete", webhook_id, dataclasses.replace(gone, deleted=False), None)
 
 
-async def rotate(ctx: ApiContext, org: str, webhook_id: str, expire_old_in_s: float) -> Rotated:
+async def rotate(ctx: ApiContext, org: str, actor: str, webhook_id: str, expire_old_in_s: float) -> Rotated:
     """A new current secret; the old one keeps signing for `expire_old_in_s` seconds."""
     repo = ctx.webhooks
     for _ in range(ROTATE_TRIES):
@@ -165,16 +199,18 @@ async def rotate(ctx: ApiContext, org: str, webhook_id: str, expire_old_in_s: fl
         if old is not None:
             secrets.append({"key": old.key, "expires_at": expires_at})
         try:
-            await repo.patch(org, webhook_id, {"secrets": secrets}, if_version=wh.version)
+            after = await repo.patch(org, webhook_id, {"secrets": secrets}, if_version=wh.version)
         except NotFound:
             continue  # changed under us (or deleted): read again
+        await audit(ctx, org, actor, "webhook.rotate_secret", webhook_id, wh, after)
         return Rotated(secret=new, previous_expires_at=rfc3339(expires_at) if old else None)
     raise BrokerUnavailable(f"webhook {webhook_id} kept changing during the rotation; try again")
 
 
 def router(ctx: ApiContext) -> APIRouter:
     r = APIRouter(tags=["webhooks"])
-    Who = Annotated[Principal, Depends(caller(ctx))]
+    Reader = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_READ))]
+    Writer = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_WRITE))]
     repo = ctx.webhooks
 
     @r.post(
@@ -184,8 +220,8 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(400, 401, 413, 422, 503),
         summary="Create a webhook; the response holds its signing secret",
     )
-    async def create_webhook(who: Who, body: WebhookCreate) -> WebhookCreated:
-        created, secret = await create(ctx, who.org, body)
+    async def create_webhook(who: Writer, body: WebhookCreate) -> WebhookCreated:
+        created, secret = await create(ctx, who.org, who.key_id, body)
         return WebhookCreated(**webhook_out(created).model_dump(), secret=secret)
 
     @r.get(
@@ -195,7 +231,7 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="List webhooks, oldest first",
     )
     async def list_webhooks(
-        who: Who,
+        who: Reader,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
         after: Annotated[
             str | None, Query(pattern=ID_PATTERN, description="`next` of the previous page")
@@ -212,7 +248,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="One webhook (without its secret)",
     )
-    async def get_webhook(who: Who, webhook_id: WebhookId) -> WebhookOut:
+    async def get_webhook(who: Reader, webhook_id: WebhookId) -> WebhookOut:
         return webhook_out(await repo.get(who.org, webhook_id))
 
     @r.patch(
@@ -221,11 +257,9 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(400, 401, 404, 413, 422, 503),
         summary="Change a webhook; the pipeline follows within seconds",
     )
-    async def patch_webhook(who: Who, webhook_id: WebhookId, body: WebhookPatch) -> WebhookOut:
+    async def patch_webhook(who: Writer, webhook_id: WebhookId, body: WebhookPatch) -> WebhookOut:
         changes = await patch_changes(ctx, body)
-        if not changes:
-            return webhook_out(await repo.get(who.org, webhook_id))
-        return webhook_out(await repo.patch(who.org, webhook_id, changes))
+        return webhook_out(await update(ctx, who.org, who.key_id, webhook_id, changes))
 
     @r.post(
         "/v1/webhooks/{webhook_id}/resume",
@@ -233,8 +267,8 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="An ordered webhook paused after a dead letter goes on with the next delivery",
     )
-    async def resume_webhook(who: Who, webhook_id: WebhookId) -> WebhookOut:
-        return webhook_out(await resume(ctx, who.org, webhook_id))
+    async def resume_webhook(who: Writer, webhook_id: WebhookId) -> WebhookOut:
+        return webhook_out(await resume(ctx, who.org, who.key_id, webhook_id))
 
     @r.delete(
         "/v1/webhooks/{webhook_id}",
@@ -246,9 +280,18 @@ def router(ctx: ApiContext) -> APIRouter:
         },
         summary="Delete a webhook (idempotent: deleting it again answers 204)",
     )
-    async def delete_webhook(who: Who, webhook_id: WebhookId) -> Response:
-        await delete(ctx, who.org, webhook_id)
+    async def delete_webhook(who: Writer, webhook_id: WebhookId) -> Response:
+        await delete(ctx, who.org, who.key_id, webhook_id)
         return Response(status_code=204)
+
+    secret_routes(r, ctx)
+    return r
+
+
+def secret_routes(r: APIRouter, ctx: ApiContext) -> None:
+    # Secrets are credentials: reading one takes webhooks:write, as changing the webhook does.
+    Writer = Annotated[Principal, Depends(caller(ctx, WEBHOOKS_WRITE))]
+    repo = ctx.webhooks
 
     @r.get(
         "/v1/webhooks/{webhook_id}/secret",
@@ -256,7 +299,7 @@ def router(ctx: ApiContext) -> APIRouter:
         responses=errors.responses(401, 404, 422, 503),
         summary="The webhook's current signing secret",
     )
-    async def get_secret(who: Who, webhook_id: WebhookId) -> SecretOut:
+    async def get_secret(who: Writer, webhook_id: WebhookId) -> SecretOut:
         current = current_secret(await repo.get(who.org, webhook_id))
         if current is None:
             raise NotFound(f"webhook {webhook_id} has no secret; rotate to create one")
@@ -269,8 +312,6 @@ def router(ctx: ApiContext) -> APIRouter:
         summary="New secret now; the old one keeps signing until expire_old_in_s (default 24 h)",
     )
     async def rotate_secret(
-        who: Who, webhook_id: WebhookId, body: Annotated[RotateRequest | None, Body()] = None
+        who: Writer, webhook_id: WebhookId, body: Annotated[RotateRequest | None, Body()] = None
     ) -> Rotated:
-        return await rotate(ctx, who.org, webhook_id, (body or RotateRequest()).expire_old_in_s)
-
-    return r
+        return await rotate(ctx, who.org, who.key_id, webhook_id, (body or RotateRequest()).expire_old_in_s)

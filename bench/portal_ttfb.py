@@ -35,7 +35,15 @@ from api.app import create_app
 from api.config import ApiConfig
 from bench.drain import RESULTS
 from core.ids import new_id
-from core.settings import AdminSettings, DeliverySettings, KafkaSettings, MongoSettings, RabbitSettings
+from core.sealing import new_master_key
+from core.settings import (
+    AdminSettings,
+    DeliverySettings,
+    KafkaSettings,
+    MongoSettings,
+    RabbitSettings,
+    SecretsSettings,
+)
 from testkit.serving import serving
 
 ADMIN_KEY = "bench-portal-" + uuid.uuid4().hex
@@ -205,6 +213,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         rabbit=RabbitSettings(exchange=f"bench{tag}.webhooks", queue=f"bench{tag}.deliveries"),
         delivery=DeliverySettings(),
         admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        # A throwaway key: the endpoints' secrets are sealed, as in production.
+        secrets=SecretsSettings(key=SecretStr(new_master_key()), previous_keys=None, key_file=None),
     )
     db = mongo.sync_database(settings)
     mongo.ensure_indexes(db)

@@ -12,6 +12,7 @@ from core.settings import (
     RabbitSettings,
     RetentionSettings,
     RuleCacheSettings,
+    SecretsSettings,
 )
 
 # The Ray namespace every named actor of the platform lives in (jobs, the API, the pipeline).
@@ -27,6 +28,8 @@ class PipelineConfig:
     rules: RuleCacheSettings = field(default_factory=RuleCacheSettings)
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    # The rule cache opens webhook secrets with these (core/sealing.py).
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
     # Actor names are "<prefix>-rules", "<prefix>-filter-<i>", ... in the Ray namespace below,
     # so several pipelines (tests) can share one Ray cluster.
     prefix: str = "edp"

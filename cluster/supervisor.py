@@ -64,7 +64,7 @@ class Supervisor:
 
     def _new_rule_cache(self) -> Any:
         c = self.config
-        return self._remote.RuleCacheActor.options(**self._opts("rules")).remote(c.mongo, c.rules)
+        return self._remote.RuleCacheActor.options(**self._opts("rules")).remote(c.mongo, c.rules, c.secrets)
 
     def _new_retention(self) -> Any:
         c = self.config

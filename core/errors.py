@@ -16,6 +16,7 @@ ERROR_CODES = {
     413: "too_large",
     415: "unsupported_media_type",
     422: "invalid",
+    429: "rate_limited",
     503: "unavailable",
 }
 
@@ -59,6 +60,14 @@ class Unauthorized(PlatformError):
 
 class Forbidden(PlatformError):
     pass
+
+
+class RateLimited(PlatformError):
+    """Over an org's ingest quota: 429, with the seconds until the request would be admitted."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__("over the org's ingest quota; retry later")
+        self.retry_after_s = retry_after_s
 
 
 class BrokerUnavailable(PlatformError):

@@ -118,7 +118,11 @@ class EndpointGate:
         if now < self.paused_until:
             return self.paused_until - now
         if not self.breaker.allow(now):
-            return max(0.5, self.breaker.retry_in(now))
+            # Never short enough to be waited in memory (core.admission waits up to a second),
+            # however short the cooldown: a failing endpoint's tasks would sit in the prefetch,
+            # with a cap as large as the prefetch all of it, and starve every healthy endpoint
+            # of this worker while they take turns at the probe. They are parked instead.
+            return max(OPEN_BREAKER_WAIT_S, self.breaker.retry_in(now))
         if self.bucket is not None and not self.bucket.try_take(now):
             return max(0.001, self.bucket.wait_time(now))
         self.in_flight += 1
@@ -139,6 +143,7 @@ class EndpointGate:
 
 
 MAX_PARK_S = 300.0
+OPEN_BREAKER_WAIT_S = 2.0  # more than admission's LONGEST_WAIT_HERE_S: see EndpointGate.admit
 # A healthy endpoint's backlog waits in memory while it drains within this (see `crowded`).
 MAX_QUEUED_S = 1.0
 FRESH_WAITING = 8
@@ -183,12 +188,14 @@ class GateBook:
         breaker_failures: int,
         breaker_cooldown_s: float,
         stall_timeout_s: float,
+        breaker_min_requests: int = 20,
     ) -> None:
         self.pool = max(1, pool)
         self.index = index
         self._default_concurrency = default_concurrency
         self._breaker_failures = breaker_failures
         self._breaker_cooldown_s = breaker_cooldown_s
+        self._breaker_min_requests = breaker_min_requests
         self._stall_timeout_s = stall_timeout_s
         self.gates: dict[str, EndpointGate] = {}
         # What other workers told us: endpoint pauses (until when), and webhooks they disabled
@@ -206,6 +213,7 @@ class GateBook:
             breaker_failures=settings.breaker_failures,
             breaker_cooldown_s=settings.breaker_cooldown_s,
             stall_timeout_s=settings.total_timeout_s,
+            breaker_min_requests=settings.breaker_min_requests,
         )
 
     def gate(self, webhook: Webhook) -> EndpointGate:
@@ -219,7 +227,9 @@ class GateBook:
                 gate.breaker
                 if gate
                 else CircuitBreaker(
-                    failure_threshold=self._breaker_failures, cooldown_s=self._breaker_cooldown_s
+                    failure_threshold=self._breaker_failures,
+                    cooldown_s=self._breaker_cooldown_s,
+                    min_requests=self._breaker_min_requests,
                 )
             )
             # A pause the endpoint asked for holds across a rebuild, like its breaker.

@@ -54,3 +54,23 @@ def event_id(org: str, idempotency_key: str | None = None) -> str:
 def delivery_id(event_id: str, webhook_id: str) -> str:
     """Stable per (event, webhook): a redelivered Kafka record yields the same webhook-id header."""
     return stable_id("dlv", event_id, webhook_id)
+
+
+_VALUES = {c: i for i, c in enumerate(_ALPHABET)}
+
+
+def id_time_ms(some_id: str) -> int | None:
+    """The creation time (unix ms) a `new_id` carries, or None if the body is not one of ours.
+
+    A `stable_id` (an idempotency key's hash) decodes too, to a random time: callers check that
+    the time is plausible before they trust it."""
+    body = some_id.rpartition("_")[2]
+    if len(body) != 26:
+        return None
+    n = 0
+    for c in body:
+        v = _VALUES.get(c)
+        if v is None:
+            return None
+        n = n << 5 | v
+    return n >> 80

@@ -40,7 +40,7 @@ def encode_event(event: Event) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    key: str  # whsec_<base64>
+    key: str = field(repr=False)  # whsec_<base64>; never in a repr, hence never in a log line
     expires_at: datetime | None = None  # set on the old key while a rotation is in progress
 
     def active(self, now: datetime) -> bool:

@@ -115,7 +115,9 @@ class DeliverySettings(BaseSettings):
     response_excerpt_bytes: int = Field(default=4096, ge=0)
     # Destinations on loopback/private nets are refused unless listed here (CIDRs).
     ssrf_allowlist: tuple[str, ...] = ()
-    breaker_failures: int = Field(default=5, ge=1)
+    breaker_failures: int = Field(default=5, ge=1)  # consecutive failures that open it
+    # Results within the breaker's window before a failure ratio of one half opens it.
+    breaker_min_requests: int = Field(default=20, ge=1)
     breaker_cooldown_s: float = Field(default=30.0, gt=0)
     disable_after_s: float = Field(default=5 * 24 * 3600.0, gt=0)
     attempt_flush_s: float = Field(default=0.5, gt=0)
@@ -169,6 +171,21 @@ class AdminSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_", frozen=True)
 
     admin_key: SecretStr | None = None
+
+
+class SecretsSettings(BaseSettings):
+    """The master keys that seal webhook secrets at rest (core/sealing.py).
+
+    Either `EDP_SECRETS_KEY` (base64 of 32 bytes; `EDP_SECRETS_PREVIOUS_KEYS`, comma-separated,
+    still open what they sealed), or `EDP_SECRETS_KEY_FILE`: one key per line, the first
+    current, re-read while running, which is what lets `jobs.secrets rotate` rotate live.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="EDP_SECRETS_", frozen=True)
+
+    key: SecretStr | None = None
+    previous_keys: SecretStr | None = None
+    key_file: str | None = None
 
 
 class RetentionSettings(BaseSettings):

@@ -2,9 +2,9 @@
 
 Run with `ray job submit --working-dir . -- python -m jobs.api`. Creates N detached, named
 ApiServer actors (`edp-api-<i>`, namespace `edp`) unless they already exist, waits until
-`/healthz` answers, prints the address and exits; the actors keep serving. The settings are
-read here, once, from this job's EDP_* environment, and reach every actor as one pickled
-`ApiConfig`.
+`/healthz` answers, prints the address and exits; the actors keep serving. Webhook secrets
+still in plain text are sealed first (jobs/secrets.py). The settings are read here, once,
+from this job's EDP_* environment, and reach every actor as one pickled `ApiConfig`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ from typing import Any
 
 import ray
 
-from adapters import kafka_io
+from adapters import kafka_io, mongo
+from adapters.secret_keys import SecretBox
+from adapters.secret_sweep import reseal
 from api.config import ApiConfig
 from cluster.remote import ApiServerActor
 
@@ -60,6 +62,16 @@ def main(argv: list[str] | None = None) -> int:
         kafka_io.ensure_topic(config.kafka)
     except Exception as exc:  # best effort: the pipeline job ensures it too
         log.warning("could not ensure the events topic: %s", exc)
+    # Secrets written before sealing existed (or by tools that write plain documents) are
+    # sealed before the API serves: after the first start no document holds one in plain text.
+    # Unlike the topic, this is not best effort: a key that does not open them must stop here.
+    db = mongo.sync_database(config.mongo)
+    try:
+        sealed = reseal(db, SecretBox(config.secrets))
+    finally:
+        db.client.close()
+    if sealed:
+        log.info("sealed the secrets of %d webhooks", sealed)
     ray.init(address="auto", namespace=NAMESPACE, log_to_driver=False)
     actors: list[Any] = [
         ApiServerActor.options(

@@ -1,6 +1,7 @@
 """edpctl: the platform's HTTP API from a shell. `python -m jobs.edpctl --help`.
 
-The org API key comes from `--key` or `$EDP_API_KEY`; the admin key (for `org create`) from
+The org API key comes from `--key` or `$EDP_API_KEY` (a producer key too, for `send --org`); the
+admin key (for `org create`, `org quota`, `producer ...`, `audit --as-admin`) from
 `$EDP_ADMIN_KEY` or `.local/admin-key` (written by `make run`); the API from `--url` or
 `$EDP_URL` (default http://127.0.0.1:8000). Answers are printed as JSON; an error answer is
 printed to stderr and the exit status is 1. Each subcommand has its own handler (`_command`).
@@ -30,6 +31,13 @@ TIMEOUT_S = 30.0
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
+class _Null:
+    """A JSON null body (`PUT .../quota` with null clears the quota); None means no body."""
+
+
+_NULL = _Null()
+
+
 class CliError(Exception):
     """A problem to report in one line, with exit status 1."""
 
@@ -48,7 +56,7 @@ def call(
     params = {k: v for k, v in (query or {}).items() if v is not None}
     if params:
         url += "?" + urllib.parse.urlencode(params)
-    data = json.dumps(body).encode() if body is not None else None
+    data = b"null" if isinstance(body, _Null) else json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method)
     if data is not None:
         req.add_header("Content-Type", "application/json")
@@ -199,12 +207,64 @@ def _portal(api: Api, args: argparse.Namespace) -> Any:
 
 
 def _send(api: Api, args: argparse.Namespace) -> Any:
-    return api("POST", "/v1/events", {"type": args.type, "data": _json_arg(args.data, "data")})
+    body = {"type": args.type, "data": _json_arg(args.data, "data")}
+    if args.org:
+        body["org"] = args.org  # a producer key names the org it publishes for
+    return api("POST", "/v1/events", body)
+
+
+def _key_create(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"name": args.name or ""}
+    if args.scope:
+        body["scopes"] = args.scope
+    if args.expires_in is not None:
+        body["expires_in_s"] = args.expires_in
+    return api("POST", "/v1/orgs/me/keys", body)
+
+
+def _key_list(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", "/v1/orgs/me/keys")
+
+
+def _key_revoke(api: Api, args: argparse.Namespace) -> Any:
+    return api("DELETE", f"/v1/orgs/me/keys/{args.id}")
+
+
+def _producer_create(api: Api, args: argparse.Namespace) -> Any:
+    body: dict[str, Any] = {"name": args.name or "", "orgs": ["*"] if args.any_org else args.org}
+    if args.expires_in is not None:
+        body["expires_in_s"] = args.expires_in
+    return api("POST", "/v1/producer-keys", body)
+
+
+def _producer_list(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", "/v1/producer-keys")
+
+
+def _producer_revoke(api: Api, args: argparse.Namespace) -> Any:
+    return api("DELETE", f"/v1/producer-keys/{args.id}")
+
+
+def _org_quota(api: Api, args: argparse.Namespace) -> Any:
+    body = None if args.clear else {"rate": args.rate, **({"burst": args.burst} if args.burst else {})}
+    return api("PUT", f"/v1/orgs/{args.org_id}/quota", body if body is not None else _NULL)
+
+
+def _event_get(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", f"/v1/events/{args.id}")
+
+
+def _event_deliveries(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", f"/v1/events/{args.id}/deliveries")
+
+
+def _audit(api: Api, args: argparse.Namespace) -> Any:
+    return api("GET", "/v1/audit", query={"limit": args.limit, "after": args.after, "org": args.org})
 
 
 def run(args: argparse.Namespace) -> Any:
     """The command's handler, with the admin key for `org`, the org's API key for the rest."""
-    if args.admin:
+    if args.admin or getattr(args, "as_admin", False):
         key = admin_key()
     else:
         key = args.key
@@ -226,6 +286,50 @@ def _command(
     p = parent.add_parser(name, help=text)
     p.set_defaults(func=handler, admin=admin)
     return p
+
+
+def _control_plane(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    org: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    """Quotas, keys, producer keys, event lookup and the audit log (docs/control-plane.md)."""
+    quota = _command(org, "quota", _org_quota, "set (or --clear) an org's ingest quota", admin=True)
+    quota.add_argument("org_id")
+    quota.add_argument("--rate", type=float, help="events per second, across the platform")
+    quota.add_argument("--burst", type=float, help="events at once (default: one second's worth)")
+    quota.add_argument("--clear", action="store_true", help="no quota")
+
+    key = sub.add_parser("key", help="your org's API keys").add_subparsers(dest="action", required=True)
+    kc = _command(key, "create", _key_create, "issue a key; prints it once")
+    kc.add_argument("--name")
+    kc.add_argument("--scope", action="append", help="e.g. webhooks:read (repeat; default: all of yours)")
+    kc.add_argument("--expires-in", type=int, help="seconds until the key stops working")
+    _command(key, "list", _key_list, "list keys (never their secret)")
+    _command(key, "revoke", _key_revoke, "revoke a key").add_argument("id")
+
+    prod = sub.add_parser("producer", help="producer keys (admin key)").add_subparsers(
+        dest="action", required=True
+    )
+    pc = _command(prod, "create", _producer_create, "a key that publishes for the listed orgs", admin=True)
+    pc.add_argument("--name")
+    who = pc.add_mutually_exclusive_group(required=True)
+    who.add_argument("--org", action="append", help="an org id it may publish for (repeat)")
+    who.add_argument("--any-org", action="store_true", help="every org")
+    pc.add_argument("--expires-in", type=int, help="seconds until the key stops working")
+    _command(prod, "list", _producer_list, "list producer keys", admin=True)
+    _command(prod, "revoke", _producer_revoke, "revoke a producer key", admin=True).add_argument("id")
+
+    ev = sub.add_parser("event", help="where did my event go").add_subparsers(dest="action", required=True)
+    _command(ev, "get", _event_get, "the event as accepted").add_argument("id")
+    _command(ev, "deliveries", _event_deliveries, "each matching webhook's state and attempts").add_argument(
+        "id"
+    )
+
+    aud = _command(sub, "audit", _audit, "changes made through the API, newest first")
+    aud.add_argument("--limit", type=int, default=20)
+    aud.add_argument("--after", help="the `next` of the previous page")
+    aud.add_argument("--org", help="with the admin key (--admin): one org")
+    aud.add_argument("--as-admin", action="store_true", help="read every org's with the admin key")
 
 
 def _webhook_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -278,6 +382,7 @@ def parser() -> argparse.ArgumentParser:
     org = sub.add_parser("org", help="orgs (admin key)").add_subparsers(dest="action", required=True)
     create = _command(org, "create", _org_create, "create an org; prints its first API key", admin=True)
     create.add_argument("name")
+    _control_plane(sub, org)
 
     _webhook_commands(sub)
 
@@ -304,6 +409,7 @@ def parser() -> argparse.ArgumentParser:
     portal.add_argument("--expires-in", type=float, help="seconds it can be opened in (default 15 min)")
 
     send = _command(sub, "send", _send, "send one event")
+    send.add_argument("--org", help="with a producer key: the org the event is for")
     send.add_argument("type")
     send.add_argument("data", help="the event's data, a JSON object (or @file)")
     return p

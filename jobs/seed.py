@@ -26,10 +26,11 @@ from urllib.parse import urlsplit
 
 from adapters import mongo
 from adapters.repos import EventTypeRepo, OrgRepo, WebhookRepo
+from adapters.secret_keys import SecretBox
 from core.errors import InvalidInput, NotFound
 from core.ids import stable_id
 from core.models import Secret, Webhook
-from core.settings import ApiSettings, MongoSettings
+from core.settings import ApiSettings, MongoSettings, SecretsSettings
 from core.signing import new_secret
 from core.validation import validate_event_type
 
@@ -132,13 +133,17 @@ def tell_receivers(hooks: list[Webhook]) -> None:
 
 
 async def seed(
-    settings: MongoSettings, keys_out: Path, extra_docs: list[dict[str, Any]]
+    settings: MongoSettings,
+    keys_out: Path,
+    extra_docs: list[dict[str, Any]],
+    secrets: SecretsSettings | None = None,
 ) -> tuple[dict[str, SeededOrg], list[Webhook]]:
     client = mongo.client(settings)
     try:
         db = client[settings.database]
         await mongo.ensure_indexes_async(db)
-        orgs_repo, hooks_repo, types_repo = OrgRepo(db), WebhookRepo(db), EventTypeRepo(db)
+        box = SecretBox(secrets or SecretsSettings())  # secrets are sealed as they are written
+        orgs_repo, hooks_repo, types_repo = OrgRepo(db), WebhookRepo(db, box), EventTypeRepo(db)
         known = load_keys(keys_out)
         orgs: dict[str, SeededOrg] = {}
         hooks: dict[str, Webhook] = {}

@@ -12,6 +12,7 @@ from .catalog import (
     INGEST_PATHS,
     INGEST_REJECTIONS,
     INGEST_REQUESTS,
+    INGEST_THROTTLED,
     REJECTION_REASONS,
 )
 from .registry import add, tags
@@ -42,6 +43,9 @@ class IngestHooks:
 
     def events_accepted(self, org: str, count: int) -> None:
         add(INGEST_EVENTS, count)
+
+    def events_throttled(self, org: str, count: int) -> None:
+        add(INGEST_THROTTLED, count)
 
 
 class IngestMetricsMiddleware:

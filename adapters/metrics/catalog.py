@@ -43,6 +43,9 @@ INGEST_LATENCY = define(
     "edp_ingest_latency_seconds", "histogram", "Ingest request time", ("endpoint",), LATENCY_S
 )
 INGEST_REJECTIONS = define("edp_ingest_rejections_total", "counter", "Ingest requests refused", ("reason",))
+INGEST_THROTTLED = define(
+    "edp_ingest_throttled_events_total", "counter", "Events refused by an org's ingest quota (429)"
+)
 # -- filter -----------------------------------------------------------------------------------
 FILTER_LAG = define("edp_filter_consumer_lag", "gauge", "Records behind the partition end", ("partition",))
 FILTER_EVENTS = define("edp_filter_events_total", "counter", "Events read from Kafka and matched")

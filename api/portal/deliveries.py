@@ -136,7 +136,7 @@ def router(portal: Portal) -> APIRouter:
 
     @r.post("/deliveries/{delivery_id}/replay")
     async def replay(who: Changing, delivery_id: Annotated[str, Path(pattern=ID_PATTERN)]) -> Response:
-        await deliveries.retry(ctx, who.org, delivery_id)
+        await deliveries.retry(ctx, who.org, who.actor, delivery_id)
         return redirect(f"{PATH}/deliveries?delivery_id={delivery_id}&done=replayed")
 
     @r.post("/endpoints/{webhook_id}/recover")
@@ -149,7 +149,7 @@ def router(portal: Portal) -> APIRouter:
             message = exc.errors()[0].get("msg", "invalid") if exc.errors() else "invalid"
             return await endpoint_page(portal, request, who, wh, 422, errors={"since": f"since: {message}"})
         try:
-            n = await deliveries.recover(ctx, who.org, webhook_id, since)
+            n = await deliveries.recover(ctx, who.org, who.actor, webhook_id, since)
         except InvalidInput as exc:
             return await endpoint_page(portal, request, who, wh, 422, errors={"since": str(exc)})
         return redirect(f"{PATH}/deliveries?webhook_id={webhook_id}&outcome=dead&done=recovered&n={n}")

@@ -117,7 +117,9 @@ def router(portal: Portal) -> APIRouter:
         body, errors = forms.webhook_body(await form_of(request), create=True)
         if not errors:
             try:
-                created, _ = await webhooks.create(ctx, who.org, WebhookCreate.model_validate(body))
+                created, _ = await webhooks.create(
+                    ctx, who.org, who.actor, WebhookCreate.model_validate(body)
+                )
             except ValidationError as exc:
                 errors = forms.validation_errors(exc)
             except InvalidInput as exc:
@@ -148,8 +150,7 @@ def router(portal: Portal) -> APIRouter:
                 changes = await webhooks.patch_changes(
                     ctx, WebhookPatch.model_validate(forms.changed(body, wh))
                 )
-                if changes:
-                    await repo.patch(who.org, webhook_id, changes)
+                await webhooks.update(ctx, who.org, who.actor, webhook_id, changes)
             except ValidationError as exc:
                 errors = forms.validation_errors(exc)
             except InvalidInput as exc:
@@ -169,7 +170,7 @@ def actions(portal: Portal) -> APIRouter:
 
     async def set_enabled(who: Session, webhook_id: str, enabled: bool) -> Response:
         changes = await webhooks.patch_changes(ctx, WebhookPatch(enabled=enabled))
-        await ctx.webhooks.patch(who.org, webhook_id, changes)
+        await webhooks.update(ctx, who.org, who.actor, webhook_id, changes)
         return redirect(f"{PATH}/endpoints/{webhook_id}?done={'enabled' if enabled else 'disabled'}")
 
     @r.post("/{webhook_id}/enable")
@@ -182,12 +183,12 @@ def actions(portal: Portal) -> APIRouter:
 
     @r.post("/{webhook_id}/resume")
     async def resume_endpoint(who: Changing, webhook_id: WebhookId) -> Response:
-        await webhooks.resume(ctx, who.org, webhook_id)
+        await webhooks.resume(ctx, who.org, who.actor, webhook_id)
         return redirect(f"{PATH}/endpoints/{webhook_id}?done=resumed")
 
     @r.post("/{webhook_id}/delete")
     async def delete_endpoint(who: Changing, webhook_id: WebhookId) -> Response:
-        await webhooks.delete(ctx, who.org, webhook_id)
+        await webhooks.delete(ctx, who.org, who.actor, webhook_id)
         return redirect(f"{PATH}/endpoints?done=deleted")
 
     @r.post("/{webhook_id}/rotate")
@@ -196,7 +197,7 @@ def actions(portal: Portal) -> APIRouter:
         allowed = {str(seconds) for seconds, _ in OVERLAPS}
         if overlap not in allowed:
             raise InvalidInput("expire_old_in_s", f"must be one of {sorted(allowed)}")
-        await webhooks.rotate(ctx, who.org, webhook_id, float(overlap))
+        await webhooks.rotate(ctx, who.org, who.actor, webhook_id, float(overlap))
         return redirect(f"{PATH}/endpoints/{webhook_id}?reveal=1&done=rotated#secret")
 
     return r

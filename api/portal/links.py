@@ -32,6 +32,7 @@ from api.portal.session import (
 from api.portal.web import LINK_PAGES, PageRoute, Portal, changing, form_of, redirect, render
 from core.errors import InvalidInput
 from core.models import rfc3339
+from core.scopes import WEBHOOKS_WRITE
 
 MAX_EXPIRES_IN_S = 7 * 86_400
 # What a refusal page may repeat from its address: an expiry time, nothing a link could dress up.
@@ -56,7 +57,9 @@ class PortalLinkOut(BaseModel):
 
 def api_router(portal: Portal) -> APIRouter:
     r = APIRouter(tags=["orgs"])
-    Who = Annotated[Principal, Depends(caller(portal.ctx))]
+    # A portal session can change the org's webhooks, so making one takes webhooks:write; a
+    # producer key holds only events:publish and is refused.
+    Who = Annotated[Principal, Depends(caller(portal.ctx, WEBHOOKS_WRITE))]
     sessions = portal.sessions
 
     @r.post(
@@ -76,7 +79,8 @@ def api_router(portal: Portal) -> APIRouter:
         ttl = settings.link_ttl_s if asked is None else asked
         if ttl > settings.max_link_ttl_s:
             raise InvalidInput("expires_in_s", f"must be at most {settings.max_link_ttl_s:.0f} here")
-        url, expires_at = await sessions.make_link(who.org, ttl, settings.public_url or str(request.base_url))
+        base_url = settings.public_url or str(request.base_url)
+        url, expires_at = await sessions.make_link(who.org, ttl, base_url, who.key_id)
         return PortalLinkOut(url=url, expires_at=rfc3339(expires_at))
 
     return r

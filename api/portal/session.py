@@ -43,6 +43,15 @@ class LinkRefused(Exception):
         self.detail = detail
 
 
+# The audit log's actor for what a portal session changes: "portal:" and the id of the API key
+# that made its link, so a change is traced to the key that handed the portal out.
+PORTAL_ACTOR = "portal"
+
+
+def portal_actor(key_id: str) -> str:
+    return f"{PORTAL_ACTOR}:{key_id}" if key_id else PORTAL_ACTOR
+
+
 @dataclass(frozen=True, slots=True)
 class Session:
     sid: str
@@ -50,6 +59,7 @@ class Session:
     org_name: str
     csrf: str
     expires_at: datetime
+    actor: str = PORTAL_ACTOR  # who the audit log names for this session's changes
 
 
 def _dt(ts: float) -> datetime:
@@ -81,13 +91,16 @@ class Sessions:
             raise LinkRefused("off")
         return self._tokens
 
-    async def make_link(self, org: str, expires_in_s: float, base_url: str) -> tuple[str, datetime]:
-        """A single-use URL opening a session for `org`, and when it stops working."""
+    async def make_link(
+        self, org: str, expires_in_s: float, base_url: str, key_id: str = ""
+    ) -> tuple[str, datetime]:
+        """A single-use URL opening a session for `org`, and when it stops working; `key_id` is
+        the API key that asked for it, named in the audit log for the session's changes."""
         tokens = self._require_tokens()
         now = self._clock()
         await self._store.purge(_dt(now))
         claim = LinkClaim(new_id("plk"), org, now + expires_in_s)
-        await self._store.add_link(claim.link_id, org, _dt(now), _dt(claim.expires_at))
+        await self._store.add_link(claim.link_id, org, _dt(now), _dt(claim.expires_at), key_id)
         # In the fragment: browsers do not send it, so it stays out of access logs and Referer.
         return f"{base_url.rstrip('/')}{PATH}/login#token={tokens.link(claim)}", _dt(int(claim.expires_at))
 
@@ -105,7 +118,7 @@ class Sessions:
             raise LinkRefused("tampered") from None
         except ExpiredLink as exc:
             raise LinkRefused("expired", _dt(exc.expired_at).isoformat(timespec="seconds")) from None
-        verdict = await self._store.redeem_link(claim.link_id, claim.org, _dt(now))
+        verdict, key_id = await self._store.redeem_link(claim.link_id, claim.org, _dt(now))
         if verdict is Redeemed.USED:
             raise LinkRefused("used")
         org = await self._orgs.find(claim.org) if verdict is Redeemed.OK else None
@@ -117,6 +130,7 @@ class Sessions:
             org_name=str(org.get("name") or claim.org),
             csrf=secrets.token_urlsafe(32),
             expires_at=_dt(now + self.settings.session_s),
+            actor=portal_actor(key_id),
         )
         await self._store.add_session(
             {
@@ -124,6 +138,7 @@ class Sessions:
                 "org": session.org,
                 "org_name": session.org_name,
                 "csrf": session.csrf,
+                "actor": session.actor,
                 "link_id": claim.link_id,
                 "created_at": _dt(now),
                 "expires_at": session.expires_at,
@@ -140,7 +155,12 @@ class Sessions:
         if doc is None or doc["expires_at"] <= _dt(self._clock()):
             raise NoSession()
         return Session(
-            sid or "", doc["org"], doc.get("org_name") or doc["org"], doc["csrf"], doc["expires_at"]
+            sid or "",
+            doc["org"],
+            doc.get("org_name") or doc["org"],
+            doc["csrf"],
+            doc["expires_at"],
+            str(doc.get("actor") or PORTAL_ACTOR),
         )
 
     def check_csrf(self, session: Session, given: str | None) -> None:

@@ -23,6 +23,15 @@ else
   ADMIN_NOTE="from EDP_ADMIN_KEY"
 fi
 export EDP_ADMIN_KEY
+# The key that seals webhook secrets at rest: the caller's EDP_SECRETS_KEY, or a key file made
+# once under .local/ (one key per line, the first current; `python -m jobs.secrets rotate`
+# rotates it while the platform runs, every process re-reading the file).
+if [[ -z "${EDP_SECRETS_KEY:-}" ]]; then
+  if [[ ! -s "$STATE/secrets-key" ]]; then
+    (umask 077; "$VENV/bin/python" -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())' >"$STATE/secrets-key")
+  fi
+  export EDP_SECRETS_KEY_FILE=${EDP_SECRETS_KEY_FILE:-$STATE/secrets-key}
+fi
 # The local profile: the SSRF guard lets deliveries reach our own receivers on loopback, nothing else.
 export EDP_DELIVERY_SSRF_ALLOWLIST=${EDP_DELIVERY_SSRF_ALLOWLIST:-'["127.0.0.1/32"]'}
 

@@ -35,8 +35,9 @@ from testkit.receiver.state import Mode
 pytestmark = [
     pytest.mark.services,
     pytest.mark.ray,
-    # The breaker would throttle the failing endpoint to a probe a second: dead letters must come now.
-    pytest.mark.world(breaker_failures=1_000_000),
+    # The breaker would throttle the failing endpoint to a probe a second: dead letters must come
+    # now. Neither its count of consecutive failures nor its failure ratio may open it.
+    pytest.mark.world(breaker_failures=1_000_000, breaker_min_requests=1_000_000),
 ]
 
 ROOT = Path(__file__).resolve().parents[2]

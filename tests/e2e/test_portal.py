@@ -10,6 +10,7 @@ ones in the docs).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -29,7 +30,8 @@ from api.app import create_app
 from api.config import ApiConfig
 from cluster.supervisor import Supervisor
 from core.ids import new_id
-from core.settings import AdminSettings
+from core.sealing import is_sealed, new_master_key
+from core.settings import AdminSettings, SecretsSettings
 from testkit.browser import chromium
 from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
 from testkit.receiver.runner import ReceiversThread
@@ -70,7 +72,13 @@ class Portal:
 
 @pytest.fixture(scope="module")
 def portal(ray_local: None) -> Iterator[Portal]:
-    world = PipelineWorld(namespaced_config(partitions=1, filters=1, deliveries=1, schedule=(0.2, 0.2)))
+    # Secrets sealed at rest, as in production: the API seals with the key the workers open with.
+    secrets = SecretsSettings(key=SecretStr(new_master_key()), previous_keys=None, key_file=None)
+    world = PipelineWorld(
+        dataclasses.replace(
+            namespaced_config(partitions=1, filters=1, deliveries=1, schedule=(0.2, 0.2)), secrets=secrets
+        )
+    )
     cfg = world.config
     config = ApiConfig(
         kafka=cfg.kafka,
@@ -78,6 +86,7 @@ def portal(ray_local: None) -> Iterator[Portal]:
         rabbit=cfg.rabbit,
         delivery=cfg.delivery,
         admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        secrets=secrets,
     )
     sup = Supervisor(cfg, detached=False)
     sup.start()
@@ -144,7 +153,8 @@ def test_the_whole_round(portal: Portal, page: Page) -> None:
     endpoint_url, secret = create_endpoint(portal, page)
     wid = endpoint_url.rsplit("/", 1)[1]
     fail_and_replay(portal, page, endpoint_url)
-    rotate(portal, page, endpoint_url, secret)
+    new_secret = rotate(portal, page, endpoint_url, secret)
+    sealed_and_audited(portal, wid, (secret, new_secret))
     views(portal, page, wid)
 
     # Another org's endpoint is an unknown id: a page that says so, none of its data.
@@ -209,7 +219,7 @@ def fail_and_replay(portal: Portal, page: Page, endpoint_url: str) -> None:
     expect(delivered).to_have_count(1)
 
 
-def rotate(portal: Portal, page: Page, endpoint_url: str, old: str) -> None:
+def rotate(portal: Portal, page: Page, endpoint_url: str, old: str) -> str:
     """A new secret; the old keeps signing for its overlap, so the receiver, which knows only
     the old one, still verifies the next delivery."""
     page.goto(endpoint_url)
@@ -224,6 +234,22 @@ def rotate(portal: Portal, page: Page, endpoint_url: str, old: str) -> None:
     send_test(page)
     expect(page.locator(".verdict-success")).to_be_visible(timeout=30_000)
     assert portal.receiver.verdicts["verified"] == verified + 1
+    return new
+
+
+def sealed_and_audited(portal: Portal, wid: str, shown: tuple[str, ...]) -> None:
+    """The secrets the portal revealed are sealed in the database, and what the session changed
+    is in the org's audit log, named as the portal session of the key that made the link."""
+    doc = portal.world.db.webhooks.find_one({"_id": wid})
+    assert doc is not None and len(doc["secrets"]) == 2
+    raw = [s["key"] for s in doc["secrets"]]
+    assert all(is_sealed(k) for k in raw) and not set(raw) & set(shown)
+    entries = portal.api("GET", "/v1/audit", params={"limit": 100})["data"]
+    mine = [(e["action"], e["actor"]) for e in entries if e["target"] == wid]
+    (key,) = portal.api("GET", "/v1/orgs/me/keys")  # the org's first key made every link
+    assert {"webhook.create", "webhook.rotate_secret"} <= {action for action, _ in mine}, mine
+    assert {actor for _, actor in mine} == {f"portal:{key['id']}"}, mine
+    assert not any(s in str(entries) for s in shown)
 
 
 def views(portal: Portal, page: Page, wid: str) -> None:

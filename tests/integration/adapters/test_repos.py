@@ -13,11 +13,15 @@ from pymongo.errors import DuplicateKeyError
 from adapters import mongo
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo, WebhookRepo
+from adapters.secret_keys import SecretBox
 from core.errors import InvalidInput, NotFound
 from core.ids import new_id
 from core.keys import hash_key
 from core.models import Secret, Webhook
+from core.sealing import Keyring, new_master_key
 from tests.integration.api.support import namespace, require_services
+
+BOX = SecretBox.of(Keyring.of([new_master_key()]))
 
 pytestmark = pytest.mark.services
 
@@ -114,7 +118,7 @@ async def test_key_hashes_are_unique(db: AsyncDatabase[Doc]) -> None:
 
 
 async def test_webhook_writes_bump_version_and_updated_at(db: AsyncDatabase[Doc]) -> None:
-    repo = WebhookRepo(db)
+    repo = WebhookRepo(db, BOX)
     created = await repo.create(hook())
     assert created.version == 1
     assert await repo.get("org_a", created.id) == created
@@ -131,7 +135,7 @@ async def test_webhook_writes_bump_version_and_updated_at(db: AsyncDatabase[Doc]
 
 
 async def test_delete_is_a_tombstone_that_pollers_see(db: AsyncDatabase[Doc]) -> None:
-    repo = WebhookRepo(db)
+    repo = WebhookRepo(db, BOX)
     created = await repo.create(hook())
     await asyncio.sleep(0.01)
     gone = await repo.delete("org_a", created.id)
@@ -149,7 +153,7 @@ async def test_delete_is_a_tombstone_that_pollers_see(db: AsyncDatabase[Doc]) ->
 
 
 async def test_put_never_takes_another_orgs_webhook(db: AsyncDatabase[Doc]) -> None:
-    repo = WebhookRepo(db)
+    repo = WebhookRepo(db, BOX)
     mine = await repo.create(hook("org_a"))
     with pytest.raises(InvalidInput):
         await repo.put(hook("org_b", id=mine.id))
@@ -157,7 +161,7 @@ async def test_put_never_takes_another_orgs_webhook(db: AsyncDatabase[Doc]) -> N
 
 
 async def test_list_pages_by_id(db: AsyncDatabase[Doc]) -> None:
-    repo = WebhookRepo(db)
+    repo = WebhookRepo(db, BOX)
     ids = sorted([(await repo.create(hook(id=f"wh_{i:02d}"))).id for i in range(5)])
     await repo.create(hook("org_b"))
     first = await repo.list_page("org_a", limit=2)

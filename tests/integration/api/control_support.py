@@ -39,7 +39,7 @@ from core.settings import (
     RabbitSettings,
 )
 from testkit.serving import serving
-from tests.integration.api.support import ADMIN_KEY, delete_topic, namespace, require_services
+from tests.integration.api.support import ADMIN_KEY, SECRETS, delete_topic, namespace, require_services
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +65,13 @@ class ControlEnv:
     a: Org
     b: Org
     app: Any
+    kafka: KafkaSettings | None = None
+
+    async def org(self, name: str) -> Org:
+        """One more org, made through the admin API."""
+        r = await self.http.post("/v1/orgs", json={"name": name}, headers=admin_auth())
+        assert r.status_code == 201, r.text
+        return Org(r.json()["id"], r.json()["api_key"])
 
     async def webhook(self, org: Org | None = None, **body: Any) -> dict[str, Any]:
         payload = {"url": PUBLIC_URL, "event_types": ["EVENT_A"], **body}
@@ -72,6 +79,10 @@ class ControlEnv:
         assert r.status_code == 201, r.text
         doc: dict[str, Any] = r.json()
         return doc
+
+
+def admin_auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {ADMIN_KEY}"}
 
 
 def require_rabbit() -> None:
@@ -136,11 +147,14 @@ def control_config(
         rabbit=rabbit,
         delivery=DeliverySettings(ssrf_allowlist=("127.0.0.1/32",)),
         admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+        secrets=SECRETS,
     )
 
 
 @asynccontextmanager
-async def control_env(clock: Callable[[], float] = time.monotonic, **api: Any) -> AsyncIterator[ControlEnv]:
+async def control_env(
+    clock: Callable[[], float] = time.monotonic, hooks: Any = None, **api: Any
+) -> AsyncIterator[ControlEnv]:
     require_rabbit()
     kafka, mongo_settings = namespace()
     tag = uuid.uuid4().hex[:10]
@@ -154,13 +168,13 @@ async def control_env(clock: Callable[[], float] = time.monotonic, **api: Any) -
         orgs = OrgRepo(db)
         (doc_a, key_a), (doc_b, key_b) = await orgs.create("alpha"), await orgs.create("beta")
         config = control_config(kafka, mongo_settings, rabbit, **api)
-        app = create_app(config, producer=producer, db=db, clock=clock)
+        app = create_app(config, producer=producer, db=db, clock=clock, hooks=hooks)
         transport = httpx.ASGITransport(app=app)
         async with (
             app.router.lifespan_context(app),
             httpx.AsyncClient(transport=transport, base_url="http://api.test") as http,
         ):
-            yield ControlEnv(http, db, rabbit, Org(doc_a["_id"], key_a), Org(doc_b["_id"], key_b), app)
+            yield ControlEnv(http, db, rabbit, Org(doc_a["_id"], key_a), Org(doc_b["_id"], key_b), app, kafka)
     finally:
         await asyncio.to_thread(producer.close, 2.0)
         await client.drop_database(mongo_settings.database)

@@ -29,9 +29,12 @@ from adapters.mongo import Doc
 from adapters.repos import OrgRepo
 from api.app import create_app
 from api.config import ApiConfig
-from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings
+from core.sealing import new_master_key
+from core.settings import AdminSettings, ApiSettings, KafkaSettings, MongoSettings, SecretsSettings
 
 ADMIN_KEY = "test-admin-key-" + uuid.uuid4().hex
+# The key that seals webhook secrets in these tests' databases (from settings, as in production).
+SECRETS = SecretsSettings(key=SecretStr(new_master_key()), previous_keys=None, key_file=None)
 
 
 class FakeClock:
@@ -138,6 +141,7 @@ async def api_env(
             kafka=kafka,
             mongo=mongo_settings,
             admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+            secrets=SECRETS,
         )
         app = create_app(
             config,

@@ -135,6 +135,7 @@ async def test_without_a_key_every_management_endpoint_is_401(env: ControlEnv) -
         for method in ops:
             concrete = path.replace("{webhook_id}", "wh_x").replace("{delivery_id}", "dlv_x")
             concrete = concrete.replace("{name}", "t.x").replace("{key_id}", "key_x")
+            concrete = concrete.replace("{event_id}", "evt_x").replace("{org_id}", "org_x")
             body = {"url": PUBLIC_URL, "event_types": ["E"], "name": "n", "since": "2026-01-01T00:00:00Z"}
             for headers in ({}, {"Authorization": "Bearer nope"}):
                 r = await env.http.request(method.upper(), concrete, json=body, headers=headers)

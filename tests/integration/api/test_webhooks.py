@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from adapters.secret_keys import SecretBox
 from core.models import Webhook
 from tests.integration.api.control_support import LOOPBACK_URL, PUBLIC_URL, ControlEnv, control_env
+from tests.integration.api.support import SECRETS
 
 pytestmark = pytest.mark.services
 
@@ -24,7 +26,7 @@ async def env() -> AsyncIterator[ControlEnv]:
 async def stored(env: ControlEnv, webhook_id: str) -> Webhook:
     doc = await env.db["webhooks"].find_one({"_id": webhook_id})
     assert doc is not None
-    return Webhook.from_doc(doc)
+    return Webhook.from_doc(SecretBox(SECRETS).open(doc))  # as the rule cache reads it
 
 
 async def test_create_returns_the_secret_once_and_stores_what_the_pipeline_reads(env: ControlEnv) -> None:

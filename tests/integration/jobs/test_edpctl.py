@@ -91,3 +91,35 @@ def test_without_keys_it_says_what_is_missing(
     assert "EDP_ADMIN_KEY" in capsys.readouterr().err
     assert edpctl.main(["--url", "http://127.0.0.1:9", "--key", "k", "webhook", "list"]) == 1
     assert "cannot reach" in capsys.readouterr().err
+
+
+def test_control_plane_commands(
+    api: Served, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EDP_API_KEY", api.org.key)
+    ro = ctl(capsys, "key", "create", "--name", "ci", "--scope", "webhooks:read", "--expires-in", "3600")
+    assert ro["scopes"] == ["webhooks:read"] and ro["expires_at"] and ro["api_key"]
+    listed = ctl(capsys, "key", "list")
+    assert ro["id"] in [k["id"] for k in listed] and all("api_key" not in k for k in listed)
+    assert ctl(capsys, "key", "revoke", ro["id"])["revoked_at"]
+
+    prod = ctl(capsys, "producer", "create", "--name", "bus", "--org", api.org.id, "--org", api.other.id)
+    assert prod["orgs"] == [api.org.id, api.other.id] and prod["scopes"] == ["events:publish"]
+    sent = ctl(capsys, "--key", prod["api_key"], "send", "--org", api.other.id, "EVENT_A", "{}")
+    assert sent["id"].startswith("evt_")
+    assert edpctl.main(["--key", prod["api_key"], "webhook", "list"]) == 1
+    assert "lacks the scope webhooks:read" in capsys.readouterr().err
+    assert [p["id"] for p in ctl(capsys, "producer", "list")] == [prod["id"]]
+    assert ctl(capsys, "producer", "revoke", prod["id"])["revoked_at"]
+
+    assert ctl(capsys, "org", "quota", api.org.id, "--rate", "50") == {"rate": 50.0, "burst": 50.0}
+    assert edpctl.main(["org", "quota", api.org.id, "--clear"]) == 0
+    assert capsys.readouterr().out.strip() == "null"
+
+    mine = ctl(capsys, "send", "EVENT_A", '{"n": 1}')
+    assert ctl(capsys, "event", "get", mine["id"])["data"] == {"n": 1}
+    assert ctl(capsys, "event", "deliveries", mine["id"])["data"] == []
+    actions = [e["action"] for e in ctl(capsys, "audit", "--limit", "10")["data"]]
+    assert actions[:3] == ["org.quota", "org.quota", "producer_key.revoke"] and "key.create" in actions
+    everyone = ctl(capsys, "audit", "--as-admin", "--org", api.other.id)["data"]
+    assert {e["org"] for e in everyone} == {api.other.id}

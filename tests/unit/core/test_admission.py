@@ -144,3 +144,23 @@ async def test_a_task_waiting_for_a_slot_is_parked_once_the_endpoint_stops_answe
 
 async def _never(_wh: Webhook, _gate: EndpointGate) -> None:
     raise AssertionError("the endpoint must not be called")
+
+
+def test_an_open_breaker_parks_even_when_its_cooldown_is_short() -> None:
+    """A cooldown under admission's in-memory wait must still park: otherwise a failing
+    endpoint's tasks take turns at the probe inside the worker and fill its prefetch."""
+    clock = Clock()
+    b = GateBook(1, 0, 32, breaker_failures=1, breaker_cooldown_s=0.5, stall_timeout_s=15)
+    gate = b.gate(webhook())
+    assert gate.admit(clock.now) == 0
+    gate.release(False, clock.now)  # one failure opens it
+    ran: list[str] = []
+
+    async def attempt(wh: Webhook, g: EndpointGate) -> None:
+        ran.append(wh.id)
+
+    refused = asyncio.run(
+        Admission(b, lambda _id: webhook(), clock, clock.sleep).through(task(), webhook(), attempt)
+    )
+    assert isinstance(refused, Park) and refused.congested  # to a wait queue, not held here
+    assert ran == [] and clock.slept == []

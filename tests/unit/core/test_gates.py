@@ -32,7 +32,7 @@ def test_gate_opens_the_breaker_after_consecutive_failures() -> None:
     for _ in range(2):
         assert gate.admit(0) == 0
         gate.release(False, 0)
-    assert gate.admit(1) >= 0.5
+    assert gate.admit(1) >= 2.0  # never waited in memory: parked (core.admission)
     assert gate.admit(11) == 0  # half-open probe
 
 
@@ -170,3 +170,14 @@ def test_a_stalled_endpoint_gets_no_more_than_a_few_waiting() -> None:
     assert not gate.crowded(2.0)  # a few queued behind the slots always wait
     gate.waiting = gate.max_waiting
     assert gate.stalled(2.0) and gate.crowded(2.0)
+
+
+def test_the_book_gives_its_breakers_the_settings_failure_ratio_floor() -> None:
+    book = GateBook(
+        1, 0, 32, breaker_failures=100, breaker_cooldown_s=10, stall_timeout_s=15, breaker_min_requests=3
+    )
+    gate = book.gate(Webhook("wh_1", "o", "http://example.com/h", ("A",)))
+    for _ in range(3):
+        assert gate.admit(0) == 0
+        gate.release(False, 0)
+    assert gate.admit(0) > 0  # three results, all failed: the ratio opened it, not the count

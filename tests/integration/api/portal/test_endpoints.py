@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from core.sealing import PREFIX, is_sealed
 from tests.integration.api.control_support import LOOPBACK_URL, PUBLIC_URL, ControlEnv, control_env
 from tests.integration.api.portal.support import Visitor, visitor
 
@@ -130,3 +131,44 @@ async def test_another_orgs_endpoint_is_unknown_on_every_page_and_action(env: Co
     after = await env.http.get(f"/v1/webhooks/{theirs['id']}", headers=env.b.auth)
     assert after.json()["enabled"] is True and after.json()["version"] == theirs["version"]
     assert after.json()["url"] == PUBLIC_URL
+
+
+async def test_what_the_portal_changes_is_audited_as_its_session(env: ControlEnv) -> None:
+    """Each change made in the portal is in the org's audit log, as the API's are, its actor the
+    portal session of the key that made the link; the secret it reveals is sealed at rest."""
+    keys = (await env.http.get("/v1/orgs/me/keys", headers=env.a.auth)).json()
+    actor = f"portal:{keys[0]['id']}"
+    async with visitor(env, env.a) as v:
+        wid = await create(v)
+        assert (await v.post(f"/portal/endpoints/{wid}", {**FORM, "event_types": "*"})).status_code == 303
+        assert (await v.post(f"/portal/endpoints/{wid}/disable")).status_code == 303
+        assert (await v.post(f"/portal/endpoints/{wid}/enable")).status_code == 303
+        await env.db["webhooks"].update_one({"_id": wid}, {"$set": {"ordered_paused": "dlv_x dead"}})
+        assert (await v.post(f"/portal/endpoints/{wid}/resume")).status_code == 303
+        rotated = await v.post(f"/portal/endpoints/{wid}/rotate", {"expire_old_in_s": "3600"})
+        assert rotated.status_code == 303
+        page = await v.get(f"/portal/endpoints/{wid}?reveal=1")
+        shown = re.search(r'id="secret-value">([^<]+)<', page.text)
+        assert shown and shown.group(1).startswith("whsec_")
+        raw = await env.db["webhooks"].find_one({"_id": wid})
+        assert raw is not None and len(raw["secrets"]) == 2
+        assert all(is_sealed(s["key"]) for s in raw["secrets"]), raw["secrets"]
+        assert shown.group(1) not in str(raw)
+        assert (await v.post(f"/portal/endpoints/{wid}/delete")).status_code == 303
+
+    r = await env.http.get("/v1/audit", params={"limit": 100}, headers=env.a.auth)
+    assert r.status_code == 200, r.text
+    rows = [e for e in r.json()["data"] if e["target"] == wid]
+    assert [e["action"] for e in reversed(rows)] == [
+        "webhook.create",
+        "webhook.update",  # the form's edit
+        "webhook.update",  # disable
+        "webhook.update",  # enable
+        "webhook.resume",
+        "webhook.rotate_secret",
+        "webhook.delete",
+    ]
+    assert {e["actor"] for e in rows} == {actor}
+    disabled = rows[-3]  # newest first: the third change, disable
+    assert disabled["before"]["enabled"] is True and disabled["after"]["enabled"] is False
+    assert "whsec_" not in str(rows) and PREFIX not in str(rows)

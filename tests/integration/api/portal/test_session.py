@@ -14,7 +14,7 @@ import pytest
 
 from api.app import create_app
 from core.settings import PortalSettings
-from tests.integration.api.control_support import ControlEnv, control_env
+from tests.integration.api.control_support import ControlEnv, admin_auth, control_env
 from tests.integration.api.portal.support import link, open_link, token_of, visitor
 
 pytestmark = pytest.mark.services
@@ -40,6 +40,38 @@ async def test_a_link_is_short_lived_and_points_at_the_portal(env: ControlEnv) -
     assert r.status_code == 422 and r.json()["error"]["field"] == "expires_in_s"
     r = await env.http.post("/v1/orgs/me/portal-links")
     assert r.status_code == 401
+
+
+async def test_a_link_takes_webhooks_write_and_no_producer_key(env: ControlEnv) -> None:
+    """A portal session can change the org's webhooks, so a key that may not cannot make one;
+    a producer key, which may only publish, neither."""
+    r = await env.http.post(
+        "/v1/orgs/me/keys",
+        json={"name": "ro", "scopes": ["webhooks:read", "attempts:read"]},
+        headers=env.a.auth,
+    )
+    assert r.status_code == 201, r.text
+    read_only = {"Authorization": f"Bearer {r.json()['api_key']}"}
+    r = await env.http.post("/v1/orgs/me/portal-links", headers=read_only)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["message"] == "this API key lacks the scope webhooks:write"
+    r = await env.http.post(
+        "/v1/producer-keys", json={"name": "bus", "orgs": [env.a.id]}, headers=admin_auth()
+    )
+    assert r.status_code == 201, r.text
+    producer = {"Authorization": f"Bearer {r.json()['api_key']}"}
+    r = await env.http.post("/v1/orgs/me/portal-links", headers=producer)
+    assert r.status_code == 403 and "lacks the scope webhooks:write" in r.text
+    assert await env.db["portal_links"].count_documents({}) == 0
+
+    r = await env.http.post(
+        "/v1/orgs/me/keys", json={"name": "portal", "scopes": ["webhooks:write"]}, headers=env.a.auth
+    )
+    writer = {"Authorization": f"Bearer {r.json()['api_key']}"}
+    made = await env.http.post("/v1/orgs/me/portal-links", headers=writer)
+    assert made.status_code == 201, made.text
+    stored = await env.db["portal_links"].find_one({})
+    assert stored is not None and stored["created_by"] == r.json()["id"]
 
 
 async def test_the_session_cookie_is_httponly_samesite_and_scoped(env: ControlEnv) -> None:
