@@ -43,6 +43,12 @@ from typing import Any
 import re2  # type: ignore[import-untyped]
 
 from core.errors import InvalidFilter
+from core.filter_values import MISSING as _MISSING
+from core.filter_values import NUM as _NUM
+from core.filter_values import deep_eq as _deep_eq
+from core.filter_values import in_test as _in_test
+from core.filter_values import index as _index
+from core.filter_values import step as _step
 
 Predicate = Callable[[Mapping[str, Any]], bool]
 # A test on one value, as source: called with the expression that binds the value (to be used
@@ -55,9 +61,6 @@ MAX_VALUES = 4096  # scalars and containers inside operands ($in lists, $eq obje
 MAX_REGEX = 512
 MAX_PATH = 256
 
-_MISSING: Any = object()
-_NUM = frozenset({int, float})
-_SEQ = frozenset({list, tuple})
 _SCALARS = frozenset({str, int, float, bool})
 _COMPARE = {"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
 _REFUSED = {
@@ -365,64 +368,6 @@ class _Compiler:
 
 def _join(parts: list[str], op: str) -> str:
     return parts[0] if len(parts) == 1 else f" {op} ".join(f"({p})" for p in parts)
-
-
-def _index(segment: str) -> int | None:
-    if segment.isascii() and segment.isdigit() and (segment == "0" or segment[0] != "0"):
-        return int(segment)
-    return None
-
-
-def _step(cur: Any, key: str, idx: int | None) -> Any:
-    if isinstance(cur, Mapping):
-        return cur.get(key, _MISSING)
-    if type(cur) in _SEQ and idx is not None and idx < len(cur):
-        return cur[idx]
-    return _MISSING
-
-
-def _deep_eq(a: Any, b: Any) -> bool:
-    """Type-strict JSON equality; recursion is bounded by the operand's checked depth."""
-    tb = type(b)
-    if b is None:
-        return a is None
-    if tb is bool:
-        return type(a) is bool and a == b
-    if tb in _NUM:
-        return type(a) in _NUM and bool(a == b)
-    if tb is str:
-        return type(a) is str and bool(a == b)
-    if tb in _SEQ:
-        return type(a) in _SEQ and len(a) == len(b) and all(_deep_eq(x, y) for x, y in zip(a, b, strict=True))
-    if tb is dict:
-        return (
-            isinstance(a, Mapping)
-            and len(a) == len(b)
-            and all(k in a and _deep_eq(a[k], bv) for k, bv in b.items())
-        )
-    return False
-
-
-def _in_test(values: list[Any]) -> Callable[[Any], bool]:
-    nums = frozenset(x for x in values if type(x) in _NUM)
-    strs = frozenset(x for x in values if type(x) is str)
-    bools = frozenset(x for x in values if type(x) is bool)
-    has_none = any(x is None for x in values)
-    nested = tuple(x for x in values if type(x) in _SEQ or type(x) is dict)
-
-    def inside(v: Any) -> bool:
-        tv = type(v)
-        if tv is str:
-            return v in strs
-        if tv in _NUM:
-            return v in nums
-        if tv is bool:
-            return v in bools
-        if v is None:
-            return has_none
-        return any(_deep_eq(v, x) for x in nested)
-
-    return inside
 
 
 def _compile_regex(pattern: Any, options: Any, at: str) -> Any:
