@@ -165,13 +165,21 @@ def test_turning_ordered_on_and_off_on_a_live_webhook_loses_nothing(
         doc = world.db["webhooks"]
 
         def switch(ordered: bool) -> None:
+            before = sup.status()["rules"]["version"]
             change: dict[str, Any] = {"ordered": ordered, "ordered_lane": True, "updated_at": utcnow()}
             doc.update_one({"_id": hook.id}, {"$set": change, "$inc": {"version": 1}})
-            time.sleep(1.0)  # the pipeline follows within about half a second
+            # Every actor has the change (about half a second; on a loaded CI machine it took more
+            # than the one second this once slept, and part of the first 300 got numbered).
+            assert wait_until(lambda: sup.status()["rules"]["version"] > before and rules_synced(sup, 1), 20)
+
+        def arrived(part: list[Event]) -> bool:
+            return {delivery_id(e["id"], hook.id) for e in part} <= set(state.first_seen)
 
         world.produce(events[:300])
+        assert wait_until(lambda: arrived(events[:300]), 60)  # all read before it was ordered
         switch(True)
         world.produce(events[300:600])
+        assert wait_until(lambda: arrived(events[300:600]), 60)  # all read while it was ordered
         switch(False)
         world.produce(events[600:])
         expected = {delivery_id(e["id"], hook.id) for e in events}

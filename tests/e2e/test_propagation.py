@@ -12,6 +12,7 @@ keep the test short; each change is measured on its own.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 import uuid
@@ -26,7 +27,8 @@ from pydantic import SecretStr
 from api.app import create_app
 from api.config import ApiConfig
 from cluster.supervisor import Supervisor
-from core.settings import AdminSettings
+from core.sealing import new_master_key
+from core.settings import AdminSettings, SecretsSettings
 from testkit.pipeline import PipelineWorld
 from testkit.receiver.runner import ReceiversThread
 from testkit.receiver.state import PortState
@@ -41,6 +43,7 @@ CHANGE_TIMEOUT_S = 10.0
 BOUND_S = 2.0
 SEEN_BOUND_S = 4.0
 ADMIN_KEY = "propagation-" + uuid.uuid4().hex
+SECRETS = SecretsSettings(key=SecretStr(new_master_key()), previous_keys=None, key_file=None)
 
 
 @dataclass
@@ -60,6 +63,7 @@ async def api(world: PipelineWorld) -> AsyncIterator[httpx.AsyncClient]:
             rabbit=c.rabbit,
             delivery=c.delivery,  # the pipeline's SSRF allowlist: loopback receivers are fine
             admin=AdminSettings(admin_key=SecretStr(ADMIN_KEY)),
+            secrets=c.secrets,
         )
     )
     transport = httpx.ASGITransport(app=app)
@@ -151,6 +155,9 @@ async def test_api_changes_take_effect_within_two_seconds(
     port = receivers.ports[0]
     state = receivers.receivers.states[port]
     url = receivers.receivers.url(port, "/hook")
+    # The API seals the secrets of the webhooks it creates, and the rule cache opens them: one
+    # key for both, as `make run` gives them its key file.
+    world.config = dataclasses.replace(world.config, secrets=SECRETS)
     sup = Supervisor(world.config, detached=False, check_interval_s=1.0)
     await asyncio.to_thread(sup.start)
     try:
