@@ -114,21 +114,18 @@ def router(portal: Portal) -> APIRouter:
 
     @r.post("")
     async def create_endpoint(request: Request, who: Changing) -> Response:
-        body, errors = forms.webhook_body(await form_of(request), create=True)
+        form = await form_of(request)
+        body, errors = forms.webhook_body(form, create=True)
         if not errors:
             try:
                 created, _ = await webhooks.create(
                     ctx, who.org, who.actor, WebhookCreate.model_validate(body)
                 )
-            except ValidationError as exc:
-                errors = forms.validation_errors(exc)
-            except InvalidInput as exc:
-                errors = forms.invalid_input(exc)
+            except (ValidationError, InvalidInput) as exc:
+                errors = forms.refusal(exc)
             else:
                 return redirect(f"{PATH}/endpoints/{created.id}?done=created")
-        return await form_page(
-            request, who, 422, wh=None, values=forms.typed(await form_of(request)), errors=errors
-        )
+        return await form_page(request, who, 422, wh=None, values=forms.typed(form), errors=errors)
 
     @r.get("/{webhook_id}")
     async def show_endpoint(request: Request, who: Who, webhook_id: WebhookId) -> Response:
@@ -151,10 +148,8 @@ def router(portal: Portal) -> APIRouter:
                     ctx, WebhookPatch.model_validate(forms.changed(body, wh))
                 )
                 await webhooks.update(ctx, who.org, who.actor, webhook_id, changes)
-            except ValidationError as exc:
-                errors = forms.validation_errors(exc)
-            except InvalidInput as exc:
-                errors = forms.invalid_input(exc)
+            except (ValidationError, InvalidInput) as exc:
+                errors = forms.refusal(exc)
             else:
                 return redirect(f"{PATH}/endpoints/{webhook_id}?done=saved")
         return await form_page(request, who, 422, wh=wh, values=forms.typed(form), errors=errors)

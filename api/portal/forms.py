@@ -141,6 +141,11 @@ def invalid_input(exc: InvalidInput) -> Errors:
     return {_field_of(field): f"{field}: {exc.message}"}
 
 
+def refusal(exc: ValidationError | InvalidInput) -> Errors:
+    """Either refusal a webhook write can meet, at its field of the endpoint form."""
+    return validation_errors(exc) if isinstance(exc, ValidationError) else invalid_input(exc)
+
+
 def validation_errors(exc: ValidationError, fields: tuple[str, ...] = FIELDS) -> Errors:
     """pydantic's refusals (the API's declared limits), the first one per field of `fields`
     (the endpoint form's unless told)."""
