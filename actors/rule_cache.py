@@ -1,11 +1,12 @@
 """RuleCache: a named, detached actor mirroring MongoDB's `webhooks` collection.
 
 FerretDB has no change streams, so the cache polls `updated_at` (looking back `overlap_s` to
-catch writes committed slightly out of timestamp order) and reloads everything every
-`full_reload_s`. Readers long-poll it (`changes_since` with `wait_s`): a change reaches them as
-soon as a poll sees it. It is a threaded actor (cluster.remote), one thread per waiting reader.
-Where the server has change streams (MongoDB replica set), polling still runs; it is cheap and it
-is the one path that is tested here.
+catch writes committed slightly out of timestamp order), more slowly after a quiet spell
+(`RuleCacheSettings.interval`), and reloads everything every `full_reload_s`. Readers long-poll
+it (`changes_since` with `wait_s`): a change reaches them as soon as a poll sees it. It is a
+threaded actor (cluster.remote), one thread per waiting reader. Where the server has change
+streams (MongoDB replica set), polling still runs; it is cheap and it is the one path that is
+tested here.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ class RuleCache:
     def _run(self) -> None:
         since = None
         last_full = 0.0
+        last_change = time.monotonic()
         while not self._stop.is_set():
             started = time.monotonic()
             try:
@@ -77,6 +79,7 @@ class RuleCache:
                     if changed:
                         self._changed.notify_all()
                 if changed:
+                    last_change = started
                     log.info(
                         "rules version=%d webhooks=%d full=%s",
                         self._mirror.version,
@@ -95,7 +98,8 @@ class RuleCache:
                 refreshed_at=self._last_poll,
                 webhooks=len(self._mirror.webhooks),
             )
-            self._stop.wait(max(0.0, self._settings.poll_interval_s - (time.monotonic() - started)))
+            interval = self._settings.interval(quiet_s=started - last_change)
+            self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def _opened(self, docs: list[dict[str, Any]]) -> list[Webhook]:
         """The polled documents as webhooks, secrets opened. One whose secret does not open (its

@@ -3,8 +3,10 @@
 Ingest needs far less CPU per event than delivering it, so on a machine shared by both (and in
 any closed loop of producers) accepting as fast as possible only grows a backlog that every
 later event then waits behind: seconds of end-to-end latency, all of it queueing. The API reads
-the work queue's ready messages (every delivery actor's prefetch already full) every `poll_s`
-over AMQP (a passive declare: no message is touched), and while more than `max_ready` wait it
+the work queue's ready messages (every delivery actor's prefetch already full) over AMQP (a
+passive declare: no message is touched): every `poll_s` while any wait, every `idle_poll_s`
+while none do (an idle platform should not ask 20 times a second; a backlog takes longer than
+that to build). While more than `max_ready` wait it
 holds new events for up to `max_wait_s` before accepting them. Producers slow to what the
 delivery side drains; at a normal load nothing waits and nothing changes. If the broker cannot
 be read, nothing is held (ingest must not depend on RabbitMQ being up).
@@ -29,11 +31,14 @@ CLOSE_S = 0.5
 
 
 class Backlog:
-    def __init__(self, settings: RabbitSettings, max_ready: int, max_wait_s: float, poll_s: float) -> None:
+    def __init__(
+        self, settings: RabbitSettings, max_ready: int, max_wait_s: float, poll_s: float, idle_poll_s: float
+    ) -> None:
         self._settings = settings
         self.max_ready = max_ready
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
+        self.idle_poll_s = max(idle_poll_s, poll_s)
         self.ready = 0  # ready messages in the work queue at the last reading
         self.held_s = 0.0  # time events were held, in all (a counter for the metrics)
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +85,7 @@ class Backlog:
                     while not channel.is_closed and not self._closing:
                         queue = await channel.declare_queue(self._settings.queue, passive=True)
                         self._read(int(queue.declaration_result.message_count or 0))
-                        await asyncio.sleep(self.poll_s)
+                        await asyncio.sleep(self.poll_s if self.ready > 0 else self.idle_poll_s)
                 except Exception as exc:  # no queue yet, broker down: hold nothing, look again soon
                     self._read(0)
                     log.debug("work queue depth unavailable error=%r", exc)

@@ -78,7 +78,11 @@ def create_app(
     type_repo = EventTypeRepo(the_db)
     replayer = Replayer(config.rabbit)
     backlog = Backlog(
-        config.rabbit, api.backpressure_messages, api.backpressure_max_wait_s, api.backpressure_poll_s
+        config.rabbit,
+        api.backpressure_messages,
+        api.backpressure_max_wait_s,
+        api.backpressure_poll_s,
+        api.backpressure_idle_poll_s,
     )
     ctx = ApiContext(
         api=api,

@@ -69,6 +69,10 @@ class FilterSettings(BaseSettings):
     # How long a poll waits for the first record when there is none (kafka_io.take returns at
     # the first one); what bounds the loop's housekeeping when idle.
     poll_timeout_s: float = Field(default=0.25, gt=0)
+    # After the first record, how long a poll gathers more (kafka_io.take).
+    poll_linger_s: float = Field(default=0.005, ge=0, le=1.0)
+    # Batches published whose confirms (and lane saves) are still outstanding, at most.
+    batches_in_flight: int = Field(default=4, ge=1, le=64)
     # Offsets of confirmed work are committed at most this often: a commit is a write to
     # Kafka's offsets topic, and one per small batch was a large part of the broker's CPU. At
     # least once either way; a crash replays at most this much more (same delivery ids).
@@ -80,7 +84,7 @@ class FilterSettings(BaseSettings):
     snapshot_wait_s: float = Field(default=5.0, gt=0)
     # The stall watch (core.progress): how often a filter compares its position in each
     # partition with the broker's high watermark, and how long records may wait unread before
-    # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 50 ms).
+    # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 200 ms).
     stall_check_s: float = Field(default=5.0, gt=0)
     stall_timeout_s: float = Field(default=30.0, gt=0)
 
@@ -89,10 +93,21 @@ class RuleCacheSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EDP_RULES_", frozen=True)
 
     poll_interval_s: float = Field(default=0.25, gt=0)
+    # After `idle_after_s` without a change the cache polls every `idle_poll_interval_s` instead:
+    # an idle platform costs the database a query a second, not four; the first change after a
+    # quiet spell still arrives well inside the product's 2 s bound (tests/e2e/test_propagation).
+    idle_poll_interval_s: float = Field(default=1.0, gt=0)
+    idle_after_s: float = Field(default=30.0, ge=0)
     # Polling by updated_at can miss a write whose timestamp lands just behind the last one seen
     # (clock skew between API servers): every poll looks back this far and upserts idempotently.
     overlap_s: float = Field(default=5.0, ge=0)
     full_reload_s: float = Field(default=60.0, gt=0)
+
+    def interval(self, quiet_s: float) -> float:
+        """Seconds to the next poll, `quiet_s` after the last change seen."""
+        if quiet_s < self.idle_after_s:
+            return self.poll_interval_s
+        return max(self.poll_interval_s, self.idle_poll_interval_s)
 
 
 class DeliverySettings(BaseSettings):
@@ -147,6 +162,8 @@ class ApiSettings(BaseSettings):
     backpressure_messages: int = Field(default=8, ge=0)
     backpressure_max_wait_s: float = Field(default=2.0, ge=0)
     backpressure_poll_s: float = Field(default=0.05, gt=0)
+    # While nothing waits in the work queue it is read this often instead (adapters/backlog.py).
+    backpressure_idle_poll_s: float = Field(default=0.25, gt=0)
 
 
 class PortalSettings(BaseSettings):
