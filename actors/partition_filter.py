@@ -1,11 +1,16 @@
 """PartitionFilter: owns fixed Kafka partitions, matches events, fans out delivery tasks.
 
-One batch at a time: take what Kafka has (up to `poll_batch` records), plan (pure), publish every
-delivery task with pipelined publisher confirms, produce the derived-topic copies (acks=all);
-only then are its offsets committable, and they are committed at most every
-`commit_interval_s`. Any failure drops the whole batch and rebuilds the clients: the consumer
-resumes at the committed offset, so records are reprocessed, never skipped (at-least-once;
-delivery ids are stable, so the receiver sees the same webhook-id twice at worst).
+Take what Kafka has (up to `poll_batch` records, lingering `poll_linger_s` for more), plan
+(pure), publish every delivery task; the batch then settles on its own: its publisher confirms
+arrive, the derived-topic copies are produced (acks=all), its ordered lanes' positions are saved,
+and only then are its offsets committable (committed at most every `commit_interval_s`). The
+next batch is taken while that settles: a confirm takes a disk flush on the broker (5-6 ms
+here), and waiting for it before reading on made every event queue behind the one before.
+Batches settle strictly in order, at most `batches_in_flight` at a time, so what is committable
+is exactly what a one-at-a-time loop would have made committable. Any failure ends the session
+and rebuilds the clients: the consumer resumes at the committed offset, so records are
+reprocessed, never skipped (at-least-once; delivery ids are stable, so the receiver sees the
+same webhook-id twice at worst).
 
 The loop runs in a thread of its own started by __init__, so when Ray restarts the actor
 (max_restarts=-1) the loop restarts too, with the same partitions.
@@ -18,6 +23,8 @@ import contextlib
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Awaitable
 from typing import Any
 
 from adapters import kafka_io, metrics, rabbit
@@ -25,7 +32,7 @@ from adapters import mongo as mongo_clients
 from adapters.lanes import LaneStore
 from core.errors import BrokerUnavailable, PartitionStalled
 from core.logsetup import configure_logging
-from core.ordering import LaneBook, LaneMoved
+from core.ordering import LaneBook, LaneMoved, Position
 from core.progress import PartitionWatch
 from core.routing import BatchPlan, Chunking, plan_batch
 from core.rules import RuleSnapshot
@@ -80,7 +87,6 @@ class PartitionFilter(SessionActor):
         return f"filter={self.index} partitions={self.partitions}"
 
     async def _session(self) -> None:
-        loop = asyncio.get_running_loop()
         name = f"edp-filter-{self.index}"
         consumer = self._consumer(name)
         producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
@@ -90,6 +96,7 @@ class PartitionFilter(SessionActor):
         following: asyncio.Task[None] | None = None
         self._uncommitted: dict[int, int] = {}  # partition -> next offset, all of it confirmed
         self._committed_at = time.monotonic()
+        self._settling: deque[asyncio.Task[None]] = deque()  # published batches, oldest first
         try:
             channel = self._channel = await rabbit.confirm_channel(connection)
             topology = await rabbit.declare(channel, self._rabbit)
@@ -103,9 +110,8 @@ class PartitionFilter(SessionActor):
             next_check = time.monotonic() + self._settings.stall_check_s
             next_gauges = 0.0
             while not self._stop.is_set():
-                records = await loop.run_in_executor(
-                    None, kafka_io.take, consumer, self._settings.poll_batch, self._settings.poll_timeout_s
-                )
+                self._settled()  # a batch that failed to settle ends the session here
+                records = await self._take(consumer)
                 now = time.monotonic()
                 if now >= next_check:
                     await self._check_progress(consumer, watch)
@@ -122,6 +128,7 @@ class PartitionFilter(SessionActor):
             self._ready.clear()
             if following is not None:
                 following.cancel()
+            await self._abandon_settling()
             # What was confirmed is committed, whatever ended the session; a commit that fails
             # here only means those records are read again.
             with contextlib.suppress(Exception):
@@ -132,10 +139,22 @@ class PartitionFilter(SessionActor):
             if producer is not None:
                 producer.flush(5)
 
+    async def _take(self, consumer: Any) -> list[Any]:
+        f = self._settings
+        return await asyncio.get_running_loop().run_in_executor(
+            None, kafka_io.take, consumer, f.poll_batch, f.poll_timeout_s, f.poll_linger_s
+        )
+
     async def _plan(self, records: list[Any], snapshot: RuleSnapshot, prefix: str | None) -> BatchPlan:
-        """plan_batch, with every ordered lane's position read first (core.ordering)."""
+        """plan_batch, with every ordered lane's position read first (core.ordering).
+
+        A position is read from the store only once every earlier batch has settled: until then
+        the store may not have what those batches numbered."""
         ordered = {w for w in self._follower.lanes if (wh := snapshot.get(w)) is not None and wh.ordered}
-        await self._lane_store.load_positions(self._lanes, ordered - self._lanes.known)
+        unread = ordered - self._lanes.known
+        if unread:
+            await self._drain()
+            await self._lane_store.load_positions(self._lanes, unread)
         while True:
             before = self._lanes.copy()
             try:
@@ -150,6 +169,7 @@ class PartitionFilter(SessionActor):
                 )
             except LaneMoved as moved:
                 self._lanes.restore(before)
+                await self._drain()
                 await self._lane_store.load_positions(self._lanes, [moved.webhook_id])
 
     async def _take_partitions(self, consumer: Any, rules_version: int) -> None:
@@ -184,8 +204,7 @@ class PartitionFilter(SessionActor):
         producer: Any,
         prefix: str | None,
     ) -> None:
-        """Publish (confirmed), copy (acked), and only then commit: one polled batch."""
-        loop = asyncio.get_running_loop()
+        """Plan one polled batch and publish it; it settles in the background (`_settle`)."""
         started = time.perf_counter()
         errors = [r for r in records if r.error() is not None]
         if errors:
@@ -194,14 +213,41 @@ class PartitionFilter(SessionActor):
         for lane in {m.webhook_id for m in plan.messages if m.lane} - self._declared:
             await rabbit.declare_lane(self._channel, self._rabbit, exchange, lane)
             self._declared.add(lane)
+        # What this batch numbered, as of this batch: a later batch numbers further before this
+        # one's confirms arrive, and a saved position must never cover unconfirmed tasks.
+        positions = {w: self._lanes.positions[w] for w in self._lanes.dirty}
+        self._lanes.dirty.clear()
+        # The frames go out now, in batch order on the one channel; only the confirms are awaited
+        # later. gather() starts every publish before this returns.
+        confirms = rabbit.publish_started(
+            exchange, ((m.routing_key, rabbit.message(m.body, m.message_id)) for m in plan.messages)
+        )
+        while len(self._settling) >= self._settings.batches_in_flight:
+            await asyncio.wait({self._settling[0]})
+            self._settled()
+        previous = self._settling[-1] if self._settling else None
+        task = asyncio.create_task(self._settle(plan, confirms, positions, producer, previous, started))
+        self._settling.append(task)
+
+    async def _settle(
+        self,
+        plan: BatchPlan,
+        confirms: Awaitable[int],
+        positions: dict[str, Position],
+        producer: Any,
+        previous: asyncio.Task[None] | None,
+        started: float,
+    ) -> None:
+        """Confirmed, copied, lanes saved, then committable: after the batch before it did all that."""
         with metrics.publishing(len(plan.messages)):
-            await rabbit.publish_confirmed(
-                exchange, ((m.routing_key, rabbit.message(m.body, m.message_id)) for m in plan.messages)
-            )
+            await confirms
+        if previous is not None:
+            await previous  # raises if it failed: then nothing after it may become committable
         if producer is not None and plan.derived:
+            loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, kafka_io.produce_all, producer, plan.derived)
-        if self._lanes.dirty:  # before the offsets: a new owner must not number these again
-            await self._lane_store.save_positions(self._lanes)
+        if positions:  # before the offsets: a new owner must not number these again
+            await self._lane_store.save_positions(positions)
         self._uncommitted.update(plan.commit)  # all of it confirmed: may be committed now
         if plan.invalid:
             log.warning("filter=%d skipped invalid records=%d", self.index, plan.invalid)
@@ -219,6 +265,26 @@ class PartitionFilter(SessionActor):
             derived=len(plan.derived),
             seconds=s["last_batch_s"],
         )
+
+    async def _abandon_settling(self, timeout_s: float = 5.0) -> None:
+        """Session end: batches still settling get a moment to finish (their offsets become
+        committable); any that do not are simply read again by the next session."""
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._drain(), timeout=timeout_s)
+        for task in self._settling:
+            task.cancel()
+        self._settling.clear()
+
+    def _settled(self) -> None:
+        """Forget the batches that settled; re-raise the failure of one that did not."""
+        while self._settling and self._settling[0].done():
+            self._settling.popleft().result()
+
+    async def _drain(self) -> None:
+        """Wait until every published batch has settled (raises the first failure)."""
+        while self._settling:
+            await asyncio.wait({self._settling[0]})
+            self._settled()
 
     async def _check_progress(self, consumer: Any, watch: PartitionWatch) -> None:
         nexts, highs = await asyncio.get_running_loop().run_in_executor(

@@ -10,7 +10,7 @@ FerretDB answers without reading the whole collection.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,7 +18,7 @@ from pymongo.errors import PyMongoError
 
 from adapters.mongo import Doc
 from core.errors import BrokerUnavailable
-from core.ordering import Cursor, LaneBook
+from core.ordering import Cursor, LaneBook, Position
 
 POSITIONS = "ordered_positions"
 CURSORS = "ordered_cursors"
@@ -33,11 +33,10 @@ class LaneStore:
         for wid in webhook_ids:
             book.load(wid, await self._find(self._positions, wid))
 
-    async def save_positions(self, book: LaneBook) -> None:
-        """Every lane numbered further since the last save."""
-        for wid in sorted(book.dirty):
-            await self._put(self._positions, wid, book.doc(wid))
-        book.dirty.clear()
+    async def save_positions(self, positions: Mapping[str, Position]) -> None:
+        """The lanes one batch numbered further, each as that batch left it."""
+        for wid in sorted(positions):
+            await self._put(self._positions, wid, positions[wid].doc())
 
     async def cursor(self, webhook_id: str) -> Cursor:
         return Cursor.from_doc(await self._find(self._cursors, webhook_id))

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
@@ -151,11 +152,22 @@ async def publish_confirmed(exchange: AbstractExchange, items: Iterable[tuple[st
     Raises BrokerUnavailable if any message is nacked, returned or the channel fails; the caller
     then must not treat any of them as sent (at-least-once: it will publish them again).
     """
+    return await publish_started(exchange, items)
+
+
+def publish_started(
+    exchange: AbstractExchange, items: Iterable[tuple[str, aio_pika.Message]]
+) -> asyncio.Future[int]:
+    """Start every publish now (in order, on the exchange's channel) and return what awaits
+    their confirms: the count, or BrokerUnavailable as in `publish_confirmed`. The caller may do
+    other work, and publish more, before awaiting it."""
     pending = [exchange.publish(msg, routing_key=key, mandatory=True) for key, msg in items]
-    if not pending:
-        return 0
-    results = await asyncio.gather(*pending, return_exceptions=True)
+    return asyncio.ensure_future(_confirms(asyncio.gather(*pending, return_exceptions=True), len(pending)))
+
+
+async def _confirms(gathered: Awaitable[list[Any]], count: int) -> int:
+    results = await gathered
     errors = [r for r in results if isinstance(r, BaseException)]
     if errors:
-        raise BrokerUnavailable(f"rabbitmq: {len(errors)} of {len(pending)} publishes failed: {errors[0]!r}")
-    return len(pending)
+        raise BrokerUnavailable(f"rabbitmq: {len(errors)} of {count} publishes failed: {errors[0]!r}")
+    return count

@@ -40,6 +40,9 @@ class Position:
     partition: int  # where the record that got it was
     offset: int
 
+    def doc(self) -> dict[str, Any]:
+        return {"seq": self.seq, "partition": self.partition, "offset": self.offset}
+
 
 class LaneMoved(Exception):
     """A lane's position must be read (again) from the store before it can number anything: it
@@ -92,8 +95,7 @@ class LaneBook:
         self.positions, self.dirty = dict(state[0]), set(state[1])
 
     def doc(self, webhook_id: str) -> dict[str, Any]:
-        p = self.positions[webhook_id]
-        return {"seq": p.seq, "partition": p.partition, "offset": p.offset}
+        return self.positions[webhook_id].doc()
 
 
 @dataclass
