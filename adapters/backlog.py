@@ -4,9 +4,9 @@ Ingest needs far less CPU per event than delivering it, so on a machine shared b
 any closed loop of producers) accepting as fast as possible only grows a backlog that every
 later event then waits behind: seconds of end-to-end latency, all of it queueing. The API reads
 the work queue's ready messages (every delivery actor's prefetch already full) over AMQP (a
-passive declare: no message is touched): every `poll_s` while any wait, every `idle_poll_s`
-while none do (an idle platform should not ask 20 times a second; a backlog takes longer than
-that to build). While more than `max_ready` wait it
+passive declare: no message is touched): every `poll_s` while events arrive or any wait, every
+`idle_poll_s` while neither (an idle platform should not ask 20 times a second, and a burst is
+seen within one slow poll, before it can build a backlog). While more than `max_ready` wait it
 holds new events for up to `max_wait_s` before accepting them. Producers slow to what the
 delivery side drains; at a normal load nothing waits and nothing changes. If the broker cannot
 be read, nothing is held (ingest must not depend on RabbitMQ being up).
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RETRY_S = 1.0  # after the broker could not be read, try again this soon
 CLOSE_S = 0.5
+BUSY_FOR_S = 1.0  # after the last event this long, the queue is read at the fast pace
 
 
 class Backlog:
@@ -39,6 +40,7 @@ class Backlog:
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
         self.idle_poll_s = max(idle_poll_s, poll_s)
+        self._asked_at = 0.0  # monotonic time of the last `room()`: an event arrived
         self.ready = 0  # ready messages in the work queue at the last reading
         self.held_s = 0.0  # time events were held, in all (a counter for the metrics)
         self._task: asyncio.Task[None] | None = None
@@ -65,6 +67,7 @@ class Backlog:
 
     async def room(self) -> float:
         """Wait while the backlog is over its bound, up to `max_wait_s`; the seconds waited."""
+        self._asked_at = time.monotonic()
         if self._room is None or self._room.is_set():
             return 0.0
         started = time.monotonic()
@@ -73,6 +76,10 @@ class Backlog:
         waited = time.monotonic() - started
         self.held_s += waited
         return waited
+
+    def _next_poll_s(self, now: float) -> float:
+        busy = self.ready > 0 or now - self._asked_at < BUSY_FOR_S
+        return self.poll_s if busy else self.idle_poll_s
 
     async def _watch(self) -> None:
         connection: AbstractConnection | None = None
@@ -85,7 +92,7 @@ class Backlog:
                     while not channel.is_closed and not self._closing:
                         queue = await channel.declare_queue(self._settings.queue, passive=True)
                         self._read(int(queue.declaration_result.message_count or 0))
-                        await asyncio.sleep(self.poll_s if self.ready > 0 else self.idle_poll_s)
+                        await asyncio.sleep(self._next_poll_s(time.monotonic()))
                 except Exception as exc:  # no queue yet, broker down: hold nothing, look again soon
                     self._read(0)
                     log.debug("work queue depth unavailable error=%r", exc)
