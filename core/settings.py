@@ -70,7 +70,7 @@ class FilterSettings(BaseSettings):
     # the first one); what bounds the loop's housekeeping when idle.
     poll_timeout_s: float = Field(default=0.25, gt=0)
     # After the first record, how long a poll gathers more (kafka_io.take).
-    poll_linger_s: float = Field(default=0.005, ge=0, le=1.0)
+    poll_linger_s: float = Field(default=0.0, ge=0, le=1.0)
     # Batches published whose confirms (and lane saves) are still outstanding, at most.
     batches_in_flight: int = Field(default=4, ge=1, le=64)
     # Offsets of confirmed work are committed at most this often: a commit is a write to
@@ -84,7 +84,7 @@ class FilterSettings(BaseSettings):
     snapshot_wait_s: float = Field(default=5.0, gt=0)
     # The stall watch (core.progress): how often a filter compares its position in each
     # partition with the broker's high watermark, and how long records may wait unread before
-    # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 200 ms).
+    # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 10 ms).
     stall_check_s: float = Field(default=5.0, gt=0)
     stall_timeout_s: float = Field(default=30.0, gt=0)
 
@@ -98,6 +98,9 @@ class RuleCacheSettings(BaseSettings):
     # quiet spell still arrives well inside the product's 2 s bound (tests/e2e/test_propagation).
     idle_poll_interval_s: float = Field(default=1.0, gt=0)
     idle_after_s: float = Field(default=30.0, ge=0)
+    # A poll reads the rules clock (adapters/rules_clock.py) and scans the webhooks only when it
+    # moved, or this often anyway, for writes that did not go through the API.
+    scan_interval_s: float = Field(default=1.0, gt=0)
     # Polling by updated_at can miss a write whose timestamp lands just behind the last one seen
     # (clock skew between API servers): every poll looks back this far and upserts idempotently.
     overlap_s: float = Field(default=5.0, ge=0)
