@@ -1,8 +1,9 @@
 """RuleCache: a named, detached actor mirroring MongoDB's `webhooks` collection.
 
 FerretDB has no change streams, so the cache polls `updated_at` (looking back `overlap_s` to
-catch writes committed slightly out of timestamp order), more slowly after a quiet spell
-(`RuleCacheSettings.interval`), and reloads everything every `full_reload_s`. Readers long-poll
+catch writes committed slightly out of timestamp order) when the rules clock moved
+(adapters/rules_clock.py) or `scan_interval_s` passed; it polls more slowly after a quiet
+spell (`RuleCacheSettings.interval`), and reloads everything every `full_reload_s`. Readers long-poll
 it (`changes_since` with `wait_s`): a change reaches them as soon as a poll sees it. It is a
 threaded actor (cluster.remote), one thread per waiting reader. Where the server has change
 streams (MongoDB replica set), polling still runs; it is cheap and it is the one path that is
@@ -20,7 +21,7 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from actors.process import normal_priority
-from adapters import metrics
+from adapters import metrics, rules_clock
 from adapters import mongo as mongo_clients
 from adapters.mongo import EVENT_TYPES, WEBHOOKS
 from adapters.secret_keys import SecretBox
@@ -44,7 +45,8 @@ class RuleCache:
         # actors in memory over Ray: nothing downstream holds a key or meets a ciphertext.
         self._box = SecretBox(secrets or SecretsSettings(key=None, previous_keys=None, key_file=None))
         self._client = mongo_clients.sync_client(mongo, serverSelectionTimeoutMS=3000)
-        self._coll = self._client[mongo.database][WEBHOOKS]
+        self._db = self._client[mongo.database]
+        self._coll = self._db[WEBHOOKS]
         # Event types that asked for a derived per-type topic: few, read whole every poll.
         self._types = self._client[mongo.database][EVENT_TYPES]
         self._mirror = RuleMirror()
@@ -59,18 +61,25 @@ class RuleCache:
 
     def _run(self) -> None:
         since = None
-        last_full = 0.0
+        last_full = last_scan = 0.0
         last_change = time.monotonic()
+        clock = -1
         while not self._stop.is_set():
             started = time.monotonic()
             try:
                 full = since is None or started - last_full >= self._settings.full_reload_s
+                reading = rules_clock.read(self._db)  # before the scan: see adapters/rules_clock
+                scan = full or reading != clock or started - last_scan >= self._settings.scan_interval_s
                 poll_start = utcnow()
                 if full:
                     docs = list(self._coll.find({}))
                     last_full = started
-                else:
+                elif scan:
                     docs = list(self._coll.find({"updated_at": {"$gte": since}}))
+                else:
+                    docs = []
+                if scan:
+                    clock, last_scan = reading, started
                 webhooks = self._opened(docs)
                 derived = [(d["org"], d["name"]) for d in self._types.find({"derived_topic": True})]
                 with self._changed:
@@ -86,7 +95,8 @@ class RuleCache:
                         len(self._mirror.webhooks),
                         full,
                     )
-                since = poll_start - timedelta(seconds=self._settings.overlap_s)
+                if scan:
+                    since = poll_start - timedelta(seconds=self._settings.overlap_s)
                 self._last_poll = time.time()
                 self._loaded.set()
             except PyMongoError as exc:

@@ -15,6 +15,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
+from adapters import rules_clock
 from adapters.api_keys import active_org_key, key_doc, now_ms, public_key
 from adapters.mongo import EVENT_TYPES, ORGS, WEBHOOKS, Doc
 from adapters.secret_keys import SecretBox
@@ -170,6 +171,7 @@ class WebhookRepo:
     """
 
     def __init__(self, db: AsyncDatabase[Doc], box: SecretBox | None = None) -> None:
+        self._db = db
         self._hooks = db[WEBHOOKS]
         self._box = box
 
@@ -196,6 +198,7 @@ class WebhookRepo:
             raise InvalidInput("id", f"webhook {webhook.id} exists already") from exc
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
+        await rules_clock.tick(self._db)
         return Webhook.from_doc(plain)
 
     async def put(self, webhook: Webhook) -> Webhook:
@@ -211,6 +214,7 @@ class WebhookRepo:
             raise InvalidInput("id", f"webhook {webhook.id} belongs to another org") from exc
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
+        await rules_clock.tick(self._db)
         return Webhook.from_doc(plain)
 
     async def get(self, org: str, webhook_id: str) -> Webhook:
@@ -245,30 +249,25 @@ class WebhookRepo:
 
     async def disable(self, webhook_id: str, reason: str) -> bool:
         """Disable an enabled webhook with its reason (the delivery side: 410 Gone, failing for
-        days). One version up, as every write, so the rule cache sees it; False if it was
-        disabled or gone already."""
-        try:
-            res = await self._hooks.update_one(
-                {"_id": webhook_id, "enabled": True},
-                {
-                    "$set": {"enabled": False, "disabled_reason": reason, "updated_at": _now()},
-                    "$inc": {"version": 1},
-                },
-            )
-        except PyMongoError as exc:
-            raise BrokerUnavailable(f"mongo: {exc}") from exc
-        return res.modified_count > 0
+        days); False if it was disabled or gone already."""
+        update = {"$set": {"enabled": False, "disabled_reason": reason, "updated_at": _now()}}
+        return await self._update_one({"_id": webhook_id, "enabled": True}, update)
 
     async def pause_ordered(self, webhook_id: str, reason: str) -> None:
         """Hold an ordered webhook's lane (the delivery side, after a dead letter, when the
         webhook says "pause"); POST /v1/webhooks/{id}/resume clears it."""
+        update = {"$set": {"ordered_paused": reason, "updated_at": _now()}}
+        await self._update_one({"_id": webhook_id, "deleted": {"$ne": True}}, update)
+
+    async def _update_one(self, query: Doc, update: Doc) -> bool:
+        """One version up, as every write, so the rule cache sees it; False if nothing matched."""
         try:
-            await self._hooks.update_one(
-                {"_id": webhook_id, "deleted": {"$ne": True}},
-                {"$set": {"ordered_paused": reason, "updated_at": _now()}, "$inc": {"version": 1}},
-            )
+            res = await self._hooks.update_one(query, {**update, "$inc": {"version": 1}})
         except PyMongoError as exc:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
+        if res.modified_count:
+            await rules_clock.tick(self._db)
+        return res.modified_count > 0
 
     async def is_tombstone(self, org: str, webhook_id: str) -> bool:
         """True if this org's webhook existed and was deleted (and the tombstone is still kept)."""
@@ -294,6 +293,7 @@ class WebhookRepo:
             raise BrokerUnavailable(f"mongo: {exc}") from exc
         if doc is None:
             raise NotFound(f"webhook {webhook_id} not found")
+        await rules_clock.tick(self._db)
         return self._webhook(doc)
 
     async def _find(self, org: str, webhook_id: str, *, include_deleted: bool = False) -> Doc | None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import pymongo
 import pytest
 from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from adapters import mongo
+from adapters import mongo, rules_clock
 from adapters.mongo import Doc
 from adapters.repos import OrgRepo, WebhookRepo
 from adapters.secret_keys import SecretBox
@@ -168,3 +169,31 @@ async def test_list_pages_by_id(db: AsyncDatabase[Doc]) -> None:
     second = await repo.list_page("org_a", limit=2, after=first[-1].id)
     rest = await repo.list_page("org_a", limit=10, after=second[-1].id)
     assert [w.id for w in first + second + rest] == ids
+
+
+async def test_every_webhook_write_moves_the_rules_clock_and_a_refused_one_does_not(
+    db: AsyncDatabase[Doc],
+) -> None:
+    _, settings = namespace()
+    sync: pymongo.MongoClient[Doc] = mongo.sync_client(settings)
+    clock = sync[db.name]
+    try:
+        repo = WebhookRepo(db, BOX)
+        readings = [rules_clock.read(clock)]
+        created = await repo.create(hook())
+        readings.append(rules_clock.read(clock))
+        await repo.patch("org_a", created.id, {"enabled": True})
+        readings.append(rules_clock.read(clock))
+        assert await repo.disable(created.id, "gone") is True
+        readings.append(rules_clock.read(clock))
+        assert await repo.disable(created.id, "gone") is False  # nothing written: no tick
+        readings.append(rules_clock.read(clock))
+        await repo.pause_ordered(created.id, "dead letter")
+        await repo.delete("org_a", created.id)
+        readings.append(rules_clock.read(clock))
+        with pytest.raises(NotFound):
+            await repo.delete("org_a", created.id)
+        readings.append(rules_clock.read(clock))
+        assert readings == [0, 1, 2, 3, 3, 5, 5]
+    finally:
+        sync.close()
