@@ -1,5 +1,9 @@
 """One backlog drain on a private pipeline: the building block of the isolation and sweep benchmarks.
 
+`python -m bench.drain [--events 10000 --fanout 3 --runs 3]`: the delivery side alone, a backlog
+of events x fanout deliveries produced at once and drained (stop `make run` first: it shares
+the cores); prints each run and the median, writes bench/results/<date>-drain.json.
+
 A fresh pipeline (its own topic, queues, database; testkit/pipeline.py) on the local Ray
 that `ray_init` starts, `fanout` webhooks on one healthy receiver per event (plus, optionally, one
 on a second receiver that can be told to hang), `events` events produced into Kafka at once, and
@@ -10,6 +14,10 @@ py-spy. Traffic stays on 127.0.0.1.
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
+import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -190,3 +198,34 @@ def _short(frame: str) -> str:
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})" if path else name
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--fanout", type=int, default=3, help="healthy webhooks per event")
+    parser.add_argument("--deliveries", type=int, default=Shape.deliveries, help="delivery actors")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    shape = Shape(events=args.events, fanout=args.fanout, deliveries=args.deliveries)
+    runs: list[dict[str, Any]] = []
+    ray_init("edp-drain")
+    try:
+        for i in range(args.runs):
+            runs.append(drain(shape))
+            last = runs[-1]
+            print(f"run {i + 1}: {last['deliveries_per_s']} deliveries/s ({last['received']} received)")
+    finally:
+        ray_shutdown()
+    rates = [r["deliveries_per_s"] for r in runs if r["deliveries_per_s"] is not None]
+    median = statistics.median(rates) if rates else None
+    print(f"median: {median} deliveries/s")
+    out = RESULTS / f"{dt.date.today().isoformat()}-drain.json"
+    doc = {"at": dt.datetime.now(dt.UTC).isoformat(), "median": median, "runs": runs}
+    out.write_text(json.dumps(doc, indent=2))
+    print(f"-> {out}")
+    return 0 if median is not None and all(r["drained"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
