@@ -1,9 +1,9 @@
 """PartitionFilter: owns fixed Kafka partitions, matches events, fans out delivery tasks.
 
-Take what Kafka has (up to `poll_batch` records, lingering `poll_linger_s` for more), plan
-(pure), publish every delivery task; the batch then settles on its own: its publisher confirms
-arrive, the derived-topic copies are produced (acks=all), its ordered lanes' positions are saved,
-and only then are its offsets committable (committed at most every `commit_interval_s`). The
+Take what Kafka has (up to `poll_batch` records), plan (pure), publish every delivery task; the
+batch then settles on its own: its publisher confirms arrive, the derived-topic copies are
+produced (acks=all), its ordered lanes' positions are saved, and only then are its offsets
+committable (committed at most every `commit_interval_s`). The
 next batch is taken while that settles: a confirm takes a disk flush on the broker (5-6 ms
 here), and waiting for it before reading on made every event queue behind the one before.
 Batches settle strictly in order, at most `batches_in_flight` at a time, so what is committable
@@ -142,7 +142,7 @@ class PartitionFilter(SessionActor):
     async def _take(self, consumer: Any) -> list[Any]:
         f = self._settings
         return await asyncio.get_running_loop().run_in_executor(
-            None, kafka_io.take, consumer, f.poll_batch, f.poll_timeout_s, f.poll_linger_s
+            None, kafka_io.take, consumer, f.poll_batch, f.poll_timeout_s
         )
 
     async def _plan(self, records: list[Any], snapshot: RuleSnapshot, prefix: str | None) -> BatchPlan:

@@ -48,7 +48,7 @@ class RuleCache:
         self._db = self._client[mongo.database]
         self._coll = self._db[WEBHOOKS]
         # Event types that asked for a derived per-type topic: few, read whole every poll.
-        self._types = self._client[mongo.database][EVENT_TYPES]
+        self._types = self._db[EVENT_TYPES]
         self._mirror = RuleMirror()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # long polls wait on it (changes_since)

@@ -52,19 +52,18 @@ def assign(c: _Consumer, topic: str, partitions: Iterable[int]) -> None:
     c.assign([TopicPartition(topic, p) for p in partitions])
 
 
-def take(c: _Consumer, max_records: int, timeout_s: float, linger_s: float = 0.0) -> list[Message]:
-    """Up to `max_records`: waiting up to `timeout_s` for the first, then `linger_s` for more.
+def take(c: _Consumer, max_records: int, timeout_s: float) -> list[Message]:
+    """What the consumer holds now, up to `max_records`, waiting up to `timeout_s` for the first.
 
     `Consumer.consume(n, timeout)` waits until it has n records or the timeout passes, so with a
     trickle of events every record would wait out the timeout (a latency floor of up to
-    `timeout_s`). Here the long wait ends with the first record; the rest is what librdkafka has
-    fetched, or fetches within `linger_s`: a few milliseconds that turn a stream of small
-    fetches into one batch (one message per webhook instead of one per event) under load.
+    `timeout_s`). Here the wait ends with the first record, and the rest is what librdkafka has
+    already fetched: batches are as large as the load makes them, latency stays a fetch.
     """
     first = c.poll(timeout_s)
     if first is None:
         return []
-    return [first, *c.consume(max_records - 1, linger_s)] if max_records > 1 else [first]
+    return [first, *c.consume(max_records - 1, 0)] if max_records > 1 else [first]
 
 
 def commit(c: _Consumer, topic: str, offsets: Mapping[int, int]) -> None:

@@ -69,8 +69,6 @@ class FilterSettings(BaseSettings):
     # How long a poll waits for the first record when there is none (kafka_io.take returns at
     # the first one); what bounds the loop's housekeeping when idle.
     poll_timeout_s: float = Field(default=0.25, gt=0)
-    # After the first record, how long a poll gathers more (kafka_io.take).
-    poll_linger_s: float = Field(default=0.0, ge=0, le=1.0)
     # Batches published whose confirms (and lane saves) are still outstanding, at most.
     batches_in_flight: int = Field(default=4, ge=1, le=64)
     # Offsets of confirmed work are committed at most this often: a commit is a write to
