@@ -47,6 +47,10 @@ from .snapshot import SnapshotFollower
 log = logging.getLogger(__name__)
 
 TICK_S = 1.0  # the session's housekeeping (gauges, signals to forget); rules arrive by themselves
+# The prefetch is retuned as messages arrive, at most this often: message sizes change within a
+# burst (one-task messages first, full ones a moment later), and a prefetch set for the first
+# holds several times `tasks_in_hand` once the full ones come.
+RETUNE_S = 0.1
 PRUNE_EVERY_S = 30.0  # forget ended pauses and disables the snapshot has caught up with
 
 
@@ -78,6 +82,8 @@ class DeliveryWorker(SessionActor):
             f"{index}:{uuid.uuid4().hex[:8]}", self._book.heard_pause, self._book.heard_disable
         )
         self._inflight: set[asyncio.Task[None]] = set()
+        self._retuned_at = 0.0
+        self._qos: asyncio.Future[Any] | None = None  # a basic.qos on its way
         self._lanes: Lanes | None = None  # this session's ordered lanes
         self._tries = Attempts(settings, self._guard, self._book, self._signals)
         self.stats = self._tries.stats
@@ -141,8 +147,7 @@ class DeliveryWorker(SessionActor):
         now = time.time()
         if self._lanes is not None:
             await self._lanes.follow()
-        if (prefetch := self._prefetch.retune()) is not None:
-            await self._consume.set_qos(prefetch_count=prefetch)
+        self._retune(time.monotonic())
         metrics.delivery_state(in_flight=len(self._inflight), circuits_open=self._book.circuits_open())
         self._follower.report("delivery")
         if now >= due.get("prune", 0.0):
@@ -159,12 +164,23 @@ class DeliveryWorker(SessionActor):
         self._inflight.add(task)
         task.add_done_callback(self._inflight.discard)
 
+    def _retune(self, now: float) -> None:
+        """Ask the broker for the prefetch that keeps about `tasks_in_hand` tasks, if it changed."""
+        if now - self._retuned_at < RETUNE_S or (self._qos is not None and not self._qos.done()):
+            return
+        self._retuned_at = now
+        if (prefetch := self._prefetch.retune()) is not None:
+            # basic.qos is a broker round trip: not in the message's own path.
+            self._qos = asyncio.create_task(rabbit.set_prefetch(self._consume, prefetch))
+            self._qos.add_done_callback(_log_qos_failure)
+
     # -- one message -----------------------------------------------------------------------
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         tasks: list[DeliveryTask] = []
         try:
             tasks = tasks_of(orjson.loads(message.body))
             self._prefetch.received(len(tasks))
+            self._retune(time.monotonic())
             self.stats["in_flight"] += len(tasks)
             later: Later = []  # what goes to a wait queue
             if len(tasks) == 1:
@@ -229,3 +245,9 @@ class DeliveryWorker(SessionActor):
             "lane_repeats": self._lanes.repeats if self._lanes is not None else 0,
             **self.stats,
         }
+
+
+def _log_qos_failure(task: asyncio.Future[Any]) -> None:
+    # A channel closing meanwhile: the session restarts and asks for a prefetch again.
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        log.warning("prefetch change failed error=%r", exc)

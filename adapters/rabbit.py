@@ -119,8 +119,18 @@ async def consumer_channels(
     publish = await confirm_channel(connection)
     topology = await declare(publish, settings)
     consume = await connection.channel()
-    await consume.set_qos(prefetch_count=prefetch)
+    await set_prefetch(consume, prefetch)
     return ConsumerChannels(consume, publish, topology, closed)
+
+
+async def set_prefetch(channel: AbstractChannel, prefetch: int) -> None:
+    """The channel's limit of unacked messages, changed while its consumer runs.
+
+    RabbitMQ applies a per-consumer prefetch (`global=false`) only to consumers started after
+    it, so a retune sent that way never reaches the running consumer; the channel-wide limit
+    (`global=true`) does, at once. The work queue's consumer is the channel's only one that
+    acks (the pool's signals are consumed with no_ack and never count against it)."""
+    await channel.set_qos(prefetch_count=prefetch, global_=True)
 
 
 async def signals(
