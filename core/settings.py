@@ -117,9 +117,9 @@ class DeliverySettings(BaseSettings):
     actors: int = Field(default_factory=half_the_cores, ge=1)
     # Tasks an actor holds unacked, about: its prefetch in messages follows their size
     # (core/flow.py), between 4 and `prefetch` messages. Enough to keep endpoints' calls out;
-    # more is work every new event waits behind. Side-by-side on one platform, alternating:
-    # 192 gave a full-load p99 of ~250 ms where 512 and the fixed 32 messages that were in
-    # effect before (README "Speed") gave 320-680 ms, at the same deliveries/s.
+    # more is work every new event waits behind. Side-by-side 5000x1 on one platform,
+    # alternating (README "Speed"): p99 210-310 ms at 192, 445-515 at 512, 237-1,467 with the
+    # fixed 32 messages in effect before; deliveries/s the same within noise.
     tasks_in_hand: int = Field(default=192, ge=1)
     prefetch: int = Field(default=256, ge=1, le=65535)
     max_in_flight: int = Field(default=256, ge=1)
