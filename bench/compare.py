@@ -3,9 +3,13 @@
 Runs the shared side-by-side harness (`side_by_side.py`: one load generator and one receiver, the
 same ones the peers were measured with; pass its path) against the running platform (`make run`)
 for each scenario, `--runs` times, and keeps every run and the medians: deliveries/s, publish
-rate, send-to-arrival latency p50/p90/p99, lost and duplicates. Writes
-bench/results/<date>-side-by-side.json and a PNG beside it with the peers' reference figures
-(measured 2026-12-01 on a machine of this kind; their servers are not part of this project).
+rate, send-to-arrival latency p50/p90/p99, lost and duplicates. Beside each run it keeps what the
+machine did meanwhile (bench/machine.py: busy and steal shares, a calibration timing, CPU per
+delivery in all and per component), because on a shared machine the same code measures up to 2x
+apart on different days. Writes bench/results/<date>-side-by-side.json (a new `-2`, `-3`... file
+when that exists: a day's earlier results are never overwritten) and a PNG beside it with the
+peers' reference figures (measured 2026-12-01 on a machine of this kind; their servers are not
+part of this project).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.drain import RESULTS
+from bench.e2e.procs import ResourceSampler
+from bench.machine import CpuWindow, calibrate
 
 SCENARIOS: dict[str, list[str]] = {
     "5000x1": ["-E", "5000", "-N", "1"],
@@ -35,21 +41,43 @@ PEERS: dict[str, dict[str, tuple[float | None, float | None]]] = {
 
 
 def run_once(harness: Path, args: list[str]) -> dict[str, Any]:
+    calibration_ms = calibrate()
+    sampler = ResourceSampler(run_dir=Path(".local/run"))
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run(
-            [sys.executable, str(harness), *args, "--out", out.name],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        sampler.start()
+        with CpuWindow() as window:
+            subprocess.run(
+                [sys.executable, str(harness), *args, "--out", out.name],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        sampler.stop()
         doc: dict[str, Any] = json.loads(Path(out.name).read_text())
-        return doc
+    deliveries = int(doc.get("deliveries_unique") or 0)
+    doc["machine"] = {"calibration_ms": calibration_ms, **window.shares.as_dict(deliveries)}
+    doc["cpu_ms_per_delivery"] = (
+        {group: round(1000.0 * g["cpu_s"] / deliveries, 3) for group, g in sampler.report().items()}
+        if deliveries
+        else {}
+    )
+    return doc
+
+
+def unique_path(path: Path) -> Path:
+    """`path`, or the first of `<stem>-2<suffix>`, `-3`... that does not exist yet."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    def med(get: Any) -> float | None:
+    def med(get: Any, digits: int = 1) -> float | None:
         values = [v for v in (get(r) for r in runs) if v is not None]
-        return round(statistics.median(values), 1) if values else None
+        return round(statistics.median(values), digits) if values else None
 
     return {
         "deliveries_per_s": med(lambda r: r.get("deliveries_per_s")),
@@ -57,6 +85,14 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         **{p: med(lambda r, p=p: r.get("latency_ms", {}).get(p)) for p in ("p50", "p90", "p99")},
         "lost": sum(r["lost"] for r in runs),
         "duplicates": sum(r["duplicates"] for r in runs),
+        "machine": {
+            k: med(lambda r, k=k: r.get("machine", {}).get(k), 3)
+            for k in ("calibration_ms", "busy_pct", "steal_pct", "cpu_ms_per_delivery")
+        },
+        "cpu_ms_per_delivery": {
+            g: med(lambda r, g=g: r.get("cpu_ms_per_delivery", {}).get(g), 3)
+            for g in sorted({g for r in runs for g in r.get("cpu_ms_per_delivery", {})})
+        },
     }
 
 
@@ -112,7 +148,7 @@ def main() -> int:
         result["scenarios"][name] = {"median": summary(runs), "runs": runs}
         print(name, json.dumps(result["scenarios"][name]["median"]), flush=True)
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}-side-by-side.json"
+    out = unique_path(RESULTS / f"{dt.date.today().isoformat()}-side-by-side.json")
     out.write_text(json.dumps(result, indent=2) + "\n")
     if set(chosen) == set(SCENARIOS):
         plot(result, out.with_suffix(".png"))
