@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.drain import RESULTS
+from bench.drain import RESULTS, unique_path
 from bench.e2e.procs import ResourceSampler
 from bench.machine import CpuWindow, calibrate
 
@@ -62,16 +62,6 @@ def run_once(harness: Path, args: list[str]) -> dict[str, Any]:
         else {}
     )
     return doc
-
-
-def unique_path(path: Path) -> Path:
-    """`path`, or the first of `<stem>-2<suffix>`, `-3`... that does not exist yet."""
-    n = 1
-    candidate = path
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import psutil
 import ray
 
 from bench.e2e.procs import ResourceSampler, self_usage
+from bench.machine import CpuWindow, calibrate
 from cluster.supervisor import Supervisor
 from testkit.local_ray import init_local_ray
 from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
@@ -38,6 +39,17 @@ from testkit.receiver.state import Mode
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench/results"
+
+
+def unique_path(path: Path) -> Path:
+    """`path`, or the first of `<stem>-2<suffix>`, `-3`... that does not exist yet: a day's
+    earlier results are kept, not overwritten by a later run of the same benchmark."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def ray_init(namespace: str) -> None:
@@ -98,13 +110,16 @@ def drain(shape: Shape) -> dict[str, Any]:
             assert wait_until(lambda: rules_synced(sup, shape.fanout + shape.slow_endpoint), 20)
             state = recv.receivers.states[healthy]
             expected = shape.fanout * shape.events
+            calibration_ms = calibrate()
             me0 = self_usage()["cpu_s"]
             sampler.start()
+            window = CpuWindow().start()
             world.produce(world.events(shape.events, ["org_bench"], ["T"]))
             if shape.profile_s:
                 assert wait_until(lambda: len(state.first_seen) > expected // 10, 60, 0.1)
                 profile = profile_actors("ray::DeliveryWorker", shape.profile_s)
             drained = wait_until(lambda: len(state.first_seen) >= expected, 600, 0.25)
+            window.stop()
             sampler.stop()
             me = self_usage()["cpu_s"] - me0
             arrivals = sorted(state.first_seen.values())
@@ -123,6 +138,7 @@ def drain(shape: Shape) -> dict[str, Any]:
         "drained": drained,
         "deliveries_per_s": round(received / span, 1) if span > 0 else None,
         "span_s": round(span, 2),
+        "machine": {"calibration_ms": calibration_ms, **window.shares.as_dict(received)},
         "cpu_s": cpu,
         "cpu_ms_per_delivery": {k: round(1000 * v / max(1, received), 3) for k, v in cpu.items()},
         "workers": [
@@ -220,7 +236,7 @@ def main() -> int:
     rates = [r["deliveries_per_s"] for r in runs if r["deliveries_per_s"] is not None]
     median = statistics.median(rates) if rates else None
     print(f"median: {median} deliveries/s")
-    out = RESULTS / f"{dt.date.today().isoformat()}-drain.json"
+    out = unique_path(RESULTS / f"{dt.date.today().isoformat()}-drain.json")
     doc = {"at": dt.datetime.now(dt.UTC).isoformat(), "median": median, "runs": runs}
     out.write_text(json.dumps(doc, indent=2))
     print(f"-> {out}")

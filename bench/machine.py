@@ -62,14 +62,21 @@ def shares_between(before: Any, after: Any, wall_s: float) -> CpuShares:
 
 
 class CpuWindow:
-    """`with CpuWindow() as w: ...` then `w.shares`: the machine's CPU over the block."""
+    """The machine's CPU between `start()` and `stop()` (or over a `with` block): `shares`."""
 
     shares: CpuShares
 
-    def __enter__(self) -> CpuWindow:
+    def start(self) -> CpuWindow:
         self._t0 = time.monotonic()
         self._before = psutil.cpu_times()
         return self
 
-    def __exit__(self, *_exc: object) -> None:
+    def stop(self) -> CpuShares:
         self.shares = shares_between(self._before, psutil.cpu_times(), time.monotonic() - self._t0)
+        return self.shares
+
+    def __enter__(self) -> CpuWindow:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.compare import summary, unique_path
-from bench.machine import calibrate, shares_between
+from bench.compare import summary
+from bench.drain import unique_path
+from bench.machine import CpuWindow, calibrate, shares_between
 
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
 
@@ -74,3 +75,11 @@ def test_summary_of_runs_recorded_before_the_machine_fields() -> None:
     del old["machine"], old["cpu_ms_per_delivery"]
     s = summary([old])
     assert s["machine"]["steal_pct"] is None and s["cpu_ms_per_delivery"] == {}
+
+
+def test_window_measures_the_machine_over_its_span() -> None:
+    window = CpuWindow().start()
+    sum(range(4 * 10**6))  # ~70 ms of our own work: several 10 ms ticks, so busy cannot be 0
+    shares = window.stop()
+    assert shares.wall_s > 0 and shares.busy_s > 0
+    assert shares.total_s >= shares.busy_s + shares.steal_s
