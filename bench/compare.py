@@ -45,14 +45,16 @@ def run_once(harness: Path, args: list[str]) -> dict[str, Any]:
     sampler = ResourceSampler(run_dir=Path(".local/run"))
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         sampler.start()
-        with CpuWindow() as window:
-            subprocess.run(
-                [sys.executable, str(harness), *args, "--out", out.name],
-                check=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        sampler.stop()
+        try:
+            with CpuWindow() as window:
+                subprocess.run(
+                    [sys.executable, str(harness), *args, "--out", out.name],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+        finally:
+            sampler.stop()  # a failed run must not leave the sampling thread behind
         doc: dict[str, Any] = json.loads(Path(out.name).read_text())
     deliveries = int(doc.get("deliveries_unique") or 0)
     doc["machine"] = {"calibration_ms": calibration_ms, **window.shares.as_dict(deliveries)}
