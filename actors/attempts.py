@@ -14,7 +14,6 @@ import random
 import time
 from collections.abc import Mapping
 
-import aiohttp
 import orjson
 
 from adapters import http_delivery, metrics
@@ -26,7 +25,6 @@ from core.gates import EndpointGate, GateBook
 from core.models import DeliveryTask, Webhook, utcnow
 from core.settings import DeliverySettings
 from core.signing import request_headers
-from core.ssrf import Guard
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +32,14 @@ STATS = ("success", "retry", "dead", "dropped", "parked", "errors", "in_flight")
 
 
 class Attempts:
-    def __init__(
-        self, settings: DeliverySettings, guard: Guard, book: GateBook, signals: PoolSignals
-    ) -> None:
+    def __init__(self, settings: DeliverySettings, book: GateBook, signals: PoolSignals) -> None:
         self._settings = settings
-        self._guard = guard
         self._book = book
         self._signals = signals
         self._rng = random.Random()
         self.stats: dict[str, float] = dict.fromkeys(STATS, 0)
 
-    def bind(self, http: aiohttp.ClientSession, log_: AttemptLog, webhooks: WebhookRepo) -> None:
+    def bind(self, http: http_delivery.Transport, log_: AttemptLog, webhooks: WebhookRepo) -> None:
         """The session's clients (a new session, new clients)."""
         self._http, self._log, self._webhooks = http, log_, webhooks
 
@@ -109,6 +104,4 @@ class Attempts:
         keys = webhook.signing_keys(utcnow())
         custom = {**webhook.headers, **extra} if extra else webhook.headers
         headers = request_headers(task["delivery_id"], int(time.time()), body, keys, custom)
-        return await http_delivery.post(
-            self._http, self._guard, webhook.url, body, headers, self._settings.response_excerpt_bytes
-        )
+        return await self._http.post(webhook.url, body, headers, self._settings.response_excerpt_bytes)

@@ -85,7 +85,7 @@ class DeliveryWorker(SessionActor):
         self._retuned_at = 0.0
         self._qos: asyncio.Future[Any] | None = None  # a basic.qos on its way
         self._lanes: Lanes | None = None  # this session's ordered lanes
-        self._tries = Attempts(settings, self._guard, self._book, self._signals)
+        self._tries = Attempts(settings, self._book, self._signals)
         self.stats = self._tries.stats
         self._start(stop_timeout_s=settings.total_timeout_s + 10)
 
@@ -95,7 +95,7 @@ class DeliveryWorker(SessionActor):
         s = self._settings
         self._attempts = AttemptLog(mongo, self._mongo.database, s.attempt_flush_s, s.attempt_batch)
         connection = await rabbit.connect(self._rabbit, f"edp-delivery-{self.index}")
-        self._http = http_delivery.session(s, self._guard)
+        self._http = http_delivery.Transport(s, self._guard)
         self._tries.bind(self._http, self._attempts, WebhookRepo(db))
         following: asyncio.Task[None] | None = None
         lanes = self._lanes = None

@@ -222,8 +222,9 @@ def main() -> int:
     parser.add_argument("--fanout", type=int, default=3, help="healthy webhooks per event")
     parser.add_argument("--deliveries", type=int, default=Shape.deliveries, help="delivery actors")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profile", type=float, default=0.0, help="py-spy the delivery actors this many s")
     args = parser.parse_args()
-    shape = Shape(events=args.events, fanout=args.fanout, deliveries=args.deliveries)
+    shape = Shape(events=args.events, fanout=args.fanout, deliveries=args.deliveries, profile_s=args.profile)
     runs: list[dict[str, Any]] = []
     ray_init("edp-drain")
     try:
