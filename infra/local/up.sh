@@ -150,9 +150,12 @@ start_prometheus() {
   # Already up: reload, so a changed prometheus.yml applies without a restart.
   pid_of prometheus >/dev/null && { curl -fsS -X POST "http://$HOST:$PROM_PORT/-/reload" >/dev/null || true; return 0; }
   check_free prometheus "$PROM_PORT" || return 1
-  # The ray job's file discovery watches this folder (tests/e2e/test_dashboard.py writes there);
-  # Prometheus lists the job only once the folder exists.
+  # The ray job's file discovery watches this folder (tests/e2e/test_dashboard.py writes there).
+  # Prometheus 2.42 creates a job's scrape pool only once its discovery yields a target group, and
+  # on a machine where no Ray dashboard has run yet neither file exists: an empty group keeps the
+  # ray job listed (and scraping nothing) until Ray's own file appears.
   mkdir -p /tmp/edp-prometheus-sd
+  [ -e /tmp/edp-prometheus-sd/empty.json ] || echo '[{"targets": [], "labels": {}}]' >/tmp/edp-prometheus-sd/empty.json
   command -v prometheus >/dev/null || {
     fail prometheus "prometheus is not installed (apt-get install prometheus failed?)"
     return 1
