@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import socket
 import time
 from collections import OrderedDict
@@ -35,7 +34,7 @@ from core.delivery import HttpResult
 from core.errors import DestinationRefused
 from core.retry import parse_retry_after
 from core.settings import DeliverySettings
-from core.ssrf import Guard
+from core.ssrf import Guard, is_ip
 
 USER_AGENT = "edp-webhooks/0.1 (+https://www.standardwebhooks.com/)"
 DNS_TTL_S = 60.0
@@ -45,15 +44,11 @@ DRAIN_BYTES = 256  # read even when no excerpt is kept, so a short body ends and
 
 @functools.lru_cache(maxsize=4096)
 def _target(url: str) -> tuple[str, int, str | None]:
-    """Host, port and, when the host is a literal IP, that IP. Parsed once per URL."""
+    """Host, port and, when the host is a literal IP, that IP."""
     target = URL(url)
     host = (target.host or "").strip("[]")
     port = target.port or (443 if target.scheme == "https" else 80)
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return host, port, None
-    return host, port, host
+    return host, port, host if is_ip(host) else None
 
 
 class _Pin:
@@ -110,8 +105,7 @@ class Transport:
     async def _resolve(self, key: tuple[str, int], old: _Pin | None) -> _Pin:
         host, port = key
         addresses = await self._lookup(host, port)
-        for address in addresses:  # any refused address refuses the host, as before
-            self._guard.check_address(address)
+        self._guard.check_addresses(addresses)  # any refused address refuses the host, as before
         expires = time.monotonic() + self._dns_ttl_s
         if old is not None and old.addresses == addresses:
             old.expires = expires

@@ -121,7 +121,7 @@ class Guard:
             port = 443 if scheme == "https" else 80
         elif not 1 <= port <= 65535:
             raise DestinationRefused("url", "port out of range")
-        if _is_ip(host):
+        if is_ip(host):
             self.check_address(host)
             return
         try:
@@ -133,7 +133,7 @@ class Guard:
         self.check_addresses(addresses)
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:

@@ -97,8 +97,8 @@ async def test_a_hostname_is_checked_then_pinned_to_the_checked_address(recv: Re
 class ScriptedDns(http_delivery.Transport):
     """The name's answers in turn: what a rebinding DNS server or a dual-stack host returns."""
 
-    def __init__(self, guard: Guard, answers: list[tuple[str, ...]]) -> None:
-        super().__init__(SETTINGS, guard, dns_ttl_s=0.0)
+    def __init__(self, guard: Guard, answers: list[tuple[str, ...]], dns_ttl_s: float = 0.0) -> None:
+        super().__init__(SETTINGS, guard, dns_ttl_s=dns_ttl_s)
         self.answers = answers
 
     async def _lookup(self, host: str, port: int) -> tuple[str, ...]:
@@ -118,8 +118,7 @@ async def test_dns_rebinding_to_a_refused_address_is_refused_at_send_time(recv: 
 async def test_after_a_connect_failure_the_next_address_of_the_host_is_tried(recv: Receivers) -> None:
     port = recv.ports[0]  # listening on 127.0.0.1 only: 127.0.0.2 refuses the connection
     url = f"http://hooks.example.test:{port}/hook"
-    async with ScriptedDns(Guard(("127.0.0.0/8",)), [("127.0.0.2", "127.0.0.1")]) as t:
-        t._dns_ttl_s = 60.0
+    async with ScriptedDns(Guard(("127.0.0.0/8",)), [("127.0.0.2", "127.0.0.1")], dns_ttl_s=60.0) as t:
         results = [await t.post(url, b"{}", {}, 64) for _ in range(2)]
     assert [r.error for r in results] == ["connect", None] and results[1].status == 200, results
 
