@@ -112,12 +112,27 @@ def test_end_to_end_from_event_timestamp(recorded: list[Call]) -> None:
 
 def test_publishing_tracks_unconfirmed_and_confirm_time(recorded: list[Call]) -> None:
     with metrics.publishing(5):
+        metrics.flush()
         assert recorded[-1] == ("edp_publish_unconfirmed", 5, None)
-    assert recorded[-2] == ("edp_publish_unconfirmed", 0, None)
     assert recorded[-1][0] == "edp_publish_confirm_seconds"
+    metrics.flush()
+    assert recorded[-1] == ("edp_publish_unconfirmed", 0, None)
+    recorded.clear()
     with pytest.raises(RuntimeError), metrics.publishing(2):
         raise RuntimeError("nacked")
-    assert recorded[-1] == ("edp_publish_unconfirmed", 0, None)  # no confirm time for a failure
+    metrics.flush()
+    assert recorded == [("edp_publish_unconfirmed", 0, None)]  # no confirm time for a failure
+
+
+def test_a_gauge_is_recorded_once_per_flush_with_its_last_value(recorded: list[Call]) -> None:
+    for n in range(50):  # set per batch on the hot path: one record per flush, not 50
+        metrics.delivery_state(in_flight=n, circuits_open=0)
+    assert recorded == []
+    metrics.flush()
+    assert sorted(recorded) == [("edp_delivery_circuits_open", 0, None), ("edp_delivery_in_flight", 49, None)]
+    recorded.clear()
+    metrics.flush()
+    assert recorded == []  # unchanged since: nothing until the refresh keeps it alive
 
 
 def test_gauges_are_kept_alive_and_ages_keep_growing(recorded: list[Call]) -> None:
@@ -163,6 +178,7 @@ class StubConsumer:
 def test_filter_lag_sets_one_gauge_per_known_partition(recorded: list[Call]) -> None:
     consumer = StubConsumer({0: 40, 1: -1001, 2: 7}, {0: (0, 100), 1: (-1001, -1001), 2: None})
     assert metrics.filter_lag(consumer, "events", [0, 1, 2]) == {0: 60}
+    metrics.flush()
     assert recorded == [("edp_filter_consumer_lag", 60, {"partition": "0"})]
 
 
