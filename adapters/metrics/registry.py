@@ -178,7 +178,11 @@ def flush() -> None:
     for (metric, _), (total, t) in items:
         metric.record(total, t)
     for metric, (value, t, since) in gauges:
-        metric.record(value if since is None else max(0.0, now - since), t)
+        metric.record(_gauge_value(value, since, now), t)
+
+
+def _gauge_value(value: float, since: float | None, now: float) -> float:
+    return value if since is None else max(0.0, now - since)
 
 
 def _refresh_gauges() -> None:
@@ -186,7 +190,7 @@ def _refresh_gauges() -> None:
         items = list(_gauges.items())
     now = time.time()
     for (metric, _), (value, t, since) in items:
-        metric.record(value if since is None else max(0.0, now - since), t)
+        metric.record(_gauge_value(value, since, now), t)
 
 
 def _tick() -> None:
