@@ -149,20 +149,20 @@ def add(metric: Metric, n: float, tags: Tags | None = None, key: Any = None) -> 
 
 def set_gauge(metric: Metric, value: float, tags: Tags | None = None, key: Any = None) -> None:
     """Set a gauge: the ticker records its last value within `FLUSH_INTERVAL_S`."""
-    with lock:
-        _gauges[(metric, key)] = (value, tags, None)
-        _changed.add((metric, key))
-    if _State.ticker is None:
-        _start_ticker_if_exported()
+    _put_gauge(metric, key, (value, tags, None))
 
 
 def set_age(metric: Metric, since: float, tags: Tags | None = None, key: Any = None) -> None:
     """A gauge of seconds since the epoch time `since`; the ticker keeps it growing, so a stage
     whose loop is stuck shows an age that climbs instead of its last cheerful value."""
+    _put_gauge(metric, key, (0.0, tags, since))
+
+
+def _put_gauge(metric: Metric, key: Any, entry: tuple[float, Tags | None, float | None]) -> None:
     with lock:
-        _gauges[(metric, key)] = (0.0, tags, since)
+        _gauges[(metric, key)] = entry
         _changed.add((metric, key))
-    if _State.ticker is None:
+    if _State.ticker is None:  # gauges are recorded only by the ticker: it must be running
         _start_ticker_if_exported()
 
 
@@ -207,7 +207,6 @@ def _tick() -> None:
 
 
 def _start_ticker_if_exported() -> None:
-    """Gauges are recorded only by the ticker, so setting one must start it (Ray connected)."""
     if _backend() is ray_backend:
         _start_ticker()
 
