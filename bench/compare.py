@@ -24,9 +24,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.drain import RESULTS, unique_path
 from bench.e2e.procs import ResourceSampler
 from bench.machine import CpuWindow, calibrate
+from bench.outputs import dated
 
 SCENARIOS: dict[str, list[str]] = {
     "5000x1": ["-E", "5000", "-N", "1"],
@@ -139,8 +139,7 @@ def main() -> int:
         runs = [run_once(args.harness, SCENARIOS[name]) for _ in range(args.runs)]
         result["scenarios"][name] = {"median": summary(runs), "runs": runs}
         print(name, json.dumps(result["scenarios"][name]["median"]), flush=True)
-    RESULTS.mkdir(exist_ok=True)
-    out = unique_path(RESULTS / f"{dt.date.today().isoformat()}-side-by-side.json")
+    out = dated("side-by-side")
     out.write_text(json.dumps(result, indent=2) + "\n")
     if set(chosen) == set(SCENARIOS):
         plot(result, out.with_suffix(".png"))

@@ -31,6 +31,7 @@ import ray
 
 from bench.e2e.procs import ResourceSampler, self_usage
 from bench.machine import CpuWindow, calibrate
+from bench.outputs import dated
 from cluster.supervisor import Supervisor
 from testkit.local_ray import init_local_ray
 from testkit.pipeline import PipelineWorld, namespaced_config, rules_synced, wait_until
@@ -38,18 +39,6 @@ from testkit.receiver.runner import ReceiversThread
 from testkit.receiver.state import Mode
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench/results"
-
-
-def unique_path(path: Path) -> Path:
-    """`path`, or the first of `<stem>-2<suffix>`, `-3`... that does not exist yet: a day's
-    earlier results are kept, not overwritten by a later run of the same benchmark."""
-    n = 1
-    candidate = path
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-    return candidate
 
 
 def ray_init(namespace: str) -> None:
@@ -237,7 +226,7 @@ def main() -> int:
     rates = [r["deliveries_per_s"] for r in runs if r["deliveries_per_s"] is not None]
     median = statistics.median(rates) if rates else None
     print(f"median: {median} deliveries/s")
-    out = unique_path(RESULTS / f"{dt.date.today().isoformat()}-drain.json")
+    out = dated("drain")
     doc = {"at": dt.datetime.now(dt.UTC).isoformat(), "median": median, "runs": runs}
     out.write_text(json.dumps(doc, indent=2))
     print(f"-> {out}")

@@ -15,7 +15,8 @@ import json
 import statistics
 from typing import Any
 
-from bench.drain import RESULTS, Shape, drain, ray_init, ray_shutdown
+from bench.drain import Shape, drain, ray_init, ray_shutdown
+from bench.outputs import dated
 
 
 def main() -> int:
@@ -55,8 +56,7 @@ def main() -> int:
         "baseline": runs[False],
         "with_hanging_endpoint": runs[True],
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}-isolation.json"
+    out = dated("isolation")
     out.write_text(json.dumps(result, indent=2))
     print(
         f"healthy deliveries/s (median of {args.repeats}): baseline {base}, with a hanging endpoint {slow} "

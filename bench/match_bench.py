@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.outputs import RESULTS, unique_path
 from core.filters import index_key
 from core.models import Webhook
 from core.rules import RuleSnapshot
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, default=None, help="default: bench/results/match-<date>.json")
     args = p.parse_args(argv)
     suffix = "" if args.scenario == "mixed" else f"-{args.scenario}"
-    out = args.out or Path(__file__).parent / "results" / f"match-{date.today().isoformat()}{suffix}.json"
+    out = args.out or unique_path(RESULTS / f"match-{date.today().isoformat()}{suffix}.json")
     args.out = str(out)
     result = run(args)
     out.parent.mkdir(parents=True, exist_ok=True)

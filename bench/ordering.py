@@ -18,7 +18,8 @@ import json
 import statistics
 from typing import Any
 
-from bench.drain import RESULTS, Shape, drain, ray_init, ray_shutdown
+from bench.drain import Shape, drain, ray_init, ray_shutdown
+from bench.outputs import dated
 
 
 def main() -> int:
@@ -57,8 +58,7 @@ def main() -> int:
         else None,
         "runs": {"ordered": ordered, "unordered": beside[False], "beside_blocked": beside[True]},
     }
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}-ordering.json"
+    out = dated("ordering")
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=2))
     print(f"-> {out}")

@@ -33,7 +33,7 @@ from adapters import mongo
 from adapters.mongo import ATTEMPTS
 from api.app import create_app
 from api.config import ApiConfig
-from bench.drain import RESULTS
+from bench.outputs import dated
 from core.ids import new_id
 from core.sealing import new_master_key
 from core.settings import (
@@ -255,8 +255,7 @@ def main() -> int:
     args.ferret = not mongo.reads_indexes(db.client.admin.command("buildInfo"))
     db.client.close()
     result = run(args)
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"{dt.date.today().isoformat()}-portal-ttfb.json"
+    out = dated("portal-ttfb")
     out.write_text(json.dumps(result, indent=2))
     print(f"wrote {out}")
     return 0

@@ -19,7 +19,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
-from bench.drain import RESULTS, Shape, drain, ray_init, ray_shutdown
+from bench.drain import Shape, drain, ray_init, ray_shutdown
+from bench.outputs import dated
 
 
 def _ints(text: str) -> list[int]:
@@ -88,11 +89,10 @@ def main() -> int:
             print(f"partitions={p}: {point['deliveries_per_s']} deliveries/s")
     finally:
         ray_shutdown()
-    RESULTS.mkdir(exist_ok=True)
-    stem = f"{dt.date.today().isoformat()}-{args.name}"
-    (RESULTS / f"{stem}.json").write_text(json.dumps(result, indent=2))
-    plot(result, RESULTS / f"{stem}.png")
-    print(f"-> {RESULTS / stem}.json, .png")
+    out = dated(args.name)
+    out.write_text(json.dumps(result, indent=2))
+    plot(result, out.with_suffix(".png"))
+    print(f"-> {out}, .png")
     return 0
 
 

@@ -36,12 +36,11 @@ from bench.load import open_loop
 from bench.load.payload import EVENT_TYPES
 from bench.load.stats import percentile
 from bench.load.target import TargetError, admin_key, base_url
+from bench.outputs import RESULTS, ROOT, unique_path
 from bench.plot import plot_result
 
 log = logging.getLogger("bench.e2e")
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "bench/results"
 MAX_RATE = 20_000.0
 MAX_DURATION_S = 600.0
 
@@ -212,7 +211,7 @@ def run(args: argparse.Namespace) -> int:
             },
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        path = args.out_dir / f"{doc['date']}-{name}.json"
+        path = unique_path(args.out_dir / f"{doc['date']}-{name}.json")
         path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2))
         png = plot_result(doc, path.with_suffix(".png"))
         print(format_report(doc))

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import namedtuple
 from pathlib import Path
 
 import pytest
 
 from bench.compare import summary
-from bench.drain import unique_path
 from bench.machine import CpuWindow, calibrate, shares_between
+from bench.outputs import dated, unique_path
 
 Times = namedtuple("Times", "user nice system idle iowait irq softirq steal")
 
@@ -48,6 +49,14 @@ def test_unique_path_keeps_earlier_results(tmp_path: Path) -> None:
     assert second.name == "2026-12-02-side-by-side-2.json"
     second.write_text("{}")
     assert unique_path(first).name == "2026-12-02-side-by-side-3.json"
+
+
+def test_dated_names_a_new_file_per_run_of_the_day(tmp_path: Path) -> None:
+    day = dt.date(2026, 12, 3)
+    first = dated("isolation", tmp_path / "results", day)
+    assert first == tmp_path / "results" / "2026-12-03-isolation.json" and first.parent.is_dir()
+    first.write_text("{}")
+    assert dated("isolation", tmp_path / "results", day).name == "2026-12-03-isolation-2.json"
 
 
 def _run(dps: float, steal: float, delivery_ms: float, lost: int = 0) -> dict[str, object]:
