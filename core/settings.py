@@ -31,6 +31,11 @@ class KafkaSettings(BaseSettings):
     derived_prefix: str = "events."
     derived_topics: bool = True
     consumer_group: str = "edp-filter"
+    # How long the API's producer waits for more events before it sends a produce request
+    # (librdkafka's linger.ms). On this broker a request costs far more than a record in it:
+    # single events at 1,300/s used ~20 % less broker CPU at 5 ms than at 2 (README, Speed), for
+    # up to 3 ms more ingest latency at a trickle. 2 keeps the latency of a lightly loaded platform.
+    linger_ms: float = Field(default=2, ge=0, le=1000)
 
 
 class RabbitSettings(BaseSettings):

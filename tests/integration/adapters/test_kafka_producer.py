@@ -4,6 +4,7 @@ until the process restarts. Stuck here = pointed at an address where nothing ans
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
@@ -61,3 +62,24 @@ async def test_at_most_one_new_producer_per_interval(kafka: KafkaSettings) -> No
         assert p.rebuilds == 0  # the first producer is younger than the interval
     finally:
         p.close()
+
+
+async def test_the_linger_setting_is_how_long_a_lone_record_waits(kafka: KafkaSettings) -> None:
+    """EDP_KAFKA_LINGER_MS reaches librdkafka: a record with no company waits that long before it
+    is sent, and an awaited produce returns only after the broker acknowledged it."""
+    slow = AsyncProducer(kafka.model_copy(update={"linger_ms": 400}))
+    quick = AsyncProducer(kafka.model_copy(update={"linger_ms": 0}))
+    try:
+        for p in (slow, quick):  # metadata and the idempotent producer id, before timing
+            await p.produce(kafka.topic, b"k", b"warm")
+        took = {}
+        for name, p in (("slow", slow), ("quick", quick)):
+            t0 = time.monotonic()
+            await p.produce(kafka.topic, b"k", name.encode())
+            took[name] = time.monotonic() - t0
+        assert took["slow"] >= 0.38, took
+        assert took["quick"] < took["slow"] - 0.2, took
+        assert _records(kafka) == 4
+    finally:
+        slow.close()
+        quick.close()
