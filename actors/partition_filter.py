@@ -29,6 +29,7 @@ from typing import Any
 
 from adapters import kafka_io, metrics, rabbit
 from adapters import mongo as mongo_clients
+from adapters.kafka_doze import Doze, doorbell
 from adapters.lanes import LaneStore
 from core.errors import BrokerUnavailable, PartitionStalled
 from core.logsetup import configure_logging
@@ -70,6 +71,7 @@ class PartitionFilter(SessionActor):
         self._settings = settings
         self._mongo = mongo or MongoSettings()  # where ordered lanes keep their positions
         self._follower = SnapshotFollower(rule_cache, settings.snapshot_wait_s, namespace)
+        self._doze: Doze | None = None  # the session's consumer (adapters/kafka_doze.py)
         self.stats: dict[str, float] = {
             "events": 0,
             "tasks": 0,
@@ -88,7 +90,7 @@ class PartitionFilter(SessionActor):
 
     async def _session(self) -> None:
         name = f"edp-filter-{self.index}"
-        consumer = self._consumer(name)
+        consumer = self._open(name)
         producer = kafka_io.producer(self._kafka, name) if self._kafka.derived_topics else None
         connection = await rabbit.connect(self._rabbit, name)
         mongo = mongo_clients.client(self._mongo, serverSelectionTimeoutMS=3000)
@@ -135,14 +137,14 @@ class PartitionFilter(SessionActor):
                 self._commit(consumer, due=0.0)
             await connection.close()
             await mongo.close()
-            _close_in_background(consumer, self.index)
+            _close_in_background([consumer, self._dozing()], self.index)
             if producer is not None:
                 producer.flush(5)
 
     async def _take(self, consumer: Any) -> list[Any]:
         f = self._settings
         return await asyncio.get_running_loop().run_in_executor(
-            None, kafka_io.take, consumer, f.poll_batch, f.poll_timeout_s
+            None, self._dozing().take, f.poll_batch, f.poll_timeout_s
         )
 
     async def _plan(self, records: list[Any], snapshot: RuleSnapshot, prefix: str | None) -> BatchPlan:
@@ -191,6 +193,16 @@ class PartitionFilter(SessionActor):
             kafka_io.commit(consumer, self._kafka.topic, self._uncommitted)  # asynchronous
             self._uncommitted = {}
             self._committed_at = time.monotonic()
+
+    def _open(self, name: str) -> Any:
+        """The session's consumer, and its doorbell for quiet spells (`self._doze`)."""
+        k, consumer = self._kafka, self._consumer(name)
+        self._doze = Doze(consumer, doorbell(k, name), k.topic, self.partitions, self._settings.doze_after_s)
+        return consumer
+
+    def _dozing(self) -> Doze:
+        assert self._doze is not None, "set at the session's start"
+        return self._doze
 
     def _consumer(self, client_id: str) -> Any:
         return kafka_io.consumer(self._kafka, client_id)
@@ -290,6 +302,9 @@ class PartitionFilter(SessionActor):
         nexts, highs = await asyncio.get_running_loop().run_in_executor(
             None, kafka_io.read_positions, consumer, self._kafka.topic, self.partitions
         )
+        # Records waiting while it dozes: the doorbell missed them. Woken, the consumer moves
+        # on at once; one that still does not is what the watch is for.
+        self._dozing().wake_if_waiting(nexts, highs)
         stalled = watch.observe(time.monotonic(), nexts, highs)
         if stalled:
             self.stats["stalls"] += 1
@@ -302,17 +317,21 @@ class PartitionFilter(SessionActor):
             "partitions": self.partitions,
             "ready": self._ready.is_set(),
             "rules_version": self._follower.snapshot.version,
+            "dozing": self._doze is not None and self._doze.dozing,
             **self.stats,
         }
 
 
-def _close_in_background(consumer: Any, index: int, timeout_s: float = 10.0) -> None:
-    """Close a consumer without letting it hold the next session back: librdkafka's close can
+def _close_in_background(consumers: list[Any], index: int, timeout_s: float = 10.0) -> None:
+    """Close consumers without letting them hold the next session back: librdkafka's close can
     wait for a broker that is gone, and a stuck close would keep the partitions unread, the very
-    thing a restart is for. After `timeout_s` it is left to finish (or not) on its own thread;
-    it has no records to hand out and commits nothing more."""
-    closer = threading.Thread(target=consumer.close, name=f"filter-{index}-close", daemon=True)
-    closer.start()
-    closer.join(timeout_s)
-    if closer.is_alive():
+    thing a restart is for. After `timeout_s` they are left to finish (or not) on their own
+    threads; they have no records to hand out and commit nothing more."""
+    closers = [threading.Thread(target=c.close, name=f"filter-{index}-close", daemon=True) for c in consumers]
+    for closer in closers:
+        closer.start()
+    deadline = time.monotonic() + timeout_s
+    for closer in closers:
+        closer.join(max(0.0, deadline - time.monotonic()))
+    if any(closer.is_alive() for closer in closers):
         log.warning("filter=%d consumer close still waiting after %.0fs, left behind", index, timeout_s)

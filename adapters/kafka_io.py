@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from confluent_kafka import Consumer as _Consumer
 from confluent_kafka import KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -22,7 +23,10 @@ from core.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 
-def consumer(settings: KafkaSettings, client_id: str) -> _Consumer:
+def consumer(
+    settings: KafkaSettings, client_id: str, overrides: Mapping[str, Any] | None = None
+) -> _Consumer:
+    """The filter's consumer; `overrides` adds or replaces librdkafka settings (tests: statistics)."""
     return _Consumer(
         {
             "bootstrap.servers": settings.bootstrap,
@@ -42,6 +46,7 @@ def consumer(settings: KafkaSettings, client_id: str) -> _Consumer:
             "fetch.min.bytes": 65536,
             "queued.max.messages.kbytes": 32768,
             "on_commit": _committed,
+            **(overrides or {}),
         }
     )
 

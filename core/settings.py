@@ -90,6 +90,9 @@ class FilterSettings(BaseSettings):
     # it rebuilds its consumer. Far above any healthy pause (a fetch waits at most 10 ms).
     stall_check_s: float = Field(default=5.0, gt=0)
     stall_timeout_s: float = Field(default=30.0, gt=0)
+    # After this long without a record the consumer stops fetching and a long-polling doorbell
+    # consumer waits for the next one (adapters/kafka_doze.py); 0 keeps fetching every 10 ms.
+    doze_after_s: float = Field(default=5.0, ge=0)
 
 
 class RuleCacheSettings(BaseSettings):
