@@ -41,24 +41,20 @@ BELL_WAIT_MS = 500  # the broker holds an idle doorbell fetch this long: 2 reque
 
 
 def doorbell(settings: KafkaSettings, client_id: str) -> _Consumer:
-    """The doorbell consumer: same group (its assignments start where the group's committed
-    offsets are), never commits, answered at the first byte, fetches little."""
-    return _Consumer(
+    """The doorbell: the filter's consumer (same group, so an assignment at OFFSET_STORED starts
+    at the group's committed offset; it never commits), answered at the first byte, fetching
+    little."""
+    return kafka_io.consumer(
+        settings,
+        f"{client_id}-doorbell",
         {
-            "bootstrap.servers": settings.bootstrap,
-            "group.id": settings.consumer_group,
-            "client.id": f"{client_id}-doorbell",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-            "auto.offset.reset": "earliest",
-            "enable.partition.eof": False,
             "fetch.min.bytes": 1,
             "fetch.wait.max.ms": BELL_WAIT_MS,
             # One record is enough to ring: keep what a burst's first fetch brings small. (Not
             # queued.min.messages: a full local queue backs fetches off for a second.)
             "fetch.message.max.bytes": 4096,
             "queued.max.messages.kbytes": 256,
-        }
+        },
     )
 
 

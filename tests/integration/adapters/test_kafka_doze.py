@@ -91,7 +91,7 @@ def test_a_quiet_consumer_stops_fetching_and_its_next_record_still_comes_at_once
         idle_for(2.0)
         asleep = count.fetches - asleep_from
         print(f"fetches/s awake and idle {awake:.0f}; fetches in 2 s dozing {asleep}")
-        assert awake >= 20  # every 10 ms on an idle broker; far fewer only on a starved machine
+        assert awake >= 10  # every 10 ms on an idle broker (46-92 measured); fewer only when starved
         assert asleep == 0
         assert doze.dozing
 
