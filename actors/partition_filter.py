@@ -318,6 +318,8 @@ class PartitionFilter(SessionActor):
             "ready": self._ready.is_set(),
             "rules_version": self._follower.snapshot.version,
             "dozing": self._doze is not None and self._doze.dozing,
+            "dozes": self._doze.dozes if self._doze is not None else 0,
+            "doorbell_missed": self._doze.missed if self._doze is not None else 0,
             **self.stats,
         }
 

@@ -68,8 +68,10 @@ class Doze:
         self._after = doze_after_s
         self._last_record = time.monotonic()
         self.dozing = False
-        self.dozes = 0  # how many quiet spells, for the actor's stats
-        self.missed = 0  # wakes by the stall check, not the doorbell
+        # In the filter's status: quiet spells this session, and wakes by the stall check
+        # because the doorbell did not ring.
+        self.dozes = 0
+        self.missed = 0
 
     def take(self, max_records: int, timeout_s: float) -> list[Any]:
         """`kafka_io.take` on the consumer; while dozing, wait on the doorbell instead."""
